@@ -1,0 +1,27 @@
+//! meso's API server: the Kubernetes REST API over the revisioned store.
+//!
+//! One generic path serves every resource ([`registry`], [`rest`]); what differs between
+//! kinds lives in [`strategy`]. The resource table ([`resources`]) drives discovery,
+//! routing and (later) OpenAPI and RBAC.
+
+pub mod auth;
+pub mod certs;
+pub mod errors;
+pub mod meta;
+pub mod metrics;
+
+pub mod patch;
+pub mod registry;
+pub mod request;
+pub mod resources;
+pub mod rest;
+pub mod schema_meta;
+
+pub mod selectors;
+pub mod server;
+pub mod strategy;
+
+pub mod table;
+pub mod watch;
+
+pub use server::{run, ApiServer, ApiServerArgs};

@@ -1,0 +1,149 @@
+//! Prometheus metrics of the API server, in the text exposition format.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Latency buckets (seconds), as upstream's `apiserver_request_duration_seconds`.
+const BUCKETS: &[f64] = &[
+    0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0,
+    10.0, 15.0, 20.0, 30.0, 45.0, 60.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+/// Request counters and latency histograms, by verb/resource/code.
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, String, String, u16), u64>>,
+    latency: Mutex<BTreeMap<(String, String, String), Histogram>>,
+    watches: AtomicI64,
+}
+
+impl Metrics {
+    pub fn observe(&self, verb: &str, group: &str, resource: &str, code: u16, elapsed: Duration) {
+        if let Ok(mut m) = self.requests.lock() {
+            *m.entry((
+                verb.to_string(),
+                group.to_string(),
+                resource.to_string(),
+                String::new(),
+                code,
+            ))
+            .or_default() += 1;
+        }
+        if verb == "watch" {
+            return;
+        }
+        if let Ok(mut m) = self.latency.lock() {
+            let h = m
+                .entry((verb.to_string(), group.to_string(), resource.to_string()))
+                .or_default();
+            if h.counts.is_empty() {
+                h.counts = vec![0; BUCKETS.len()];
+            }
+            let secs = elapsed.as_secs_f64();
+            for (i, b) in BUCKETS.iter().enumerate() {
+                if secs <= *b {
+                    h.counts[i] += 1;
+                }
+            }
+            h.sum += secs;
+            h.count += 1;
+        }
+    }
+
+    pub fn watch_started(&self) {
+        self.watches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn watch_ended(&self) {
+        self.watches.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn watches(&self) -> i64 {
+        self.watches.load(Ordering::Relaxed)
+    }
+
+    /// The exposition text; `revision` is the store's current revision.
+    pub fn render(&self, revision: u64, compacted: u64) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP apiserver_request_total Counter of apiserver requests broken out for each verb, group, resource and HTTP response code.\n# TYPE apiserver_request_total counter\n");
+        if let Ok(m) = self.requests.lock() {
+            for ((verb, group, resource, _, code), n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "apiserver_request_total{{code=\"{code}\",group=\"{group}\",resource=\"{resource}\",verb=\"{verb}\"}} {n}"
+                );
+            }
+        }
+        out.push_str("# HELP apiserver_request_duration_seconds Response latency distribution in seconds for each verb, group and resource.\n# TYPE apiserver_request_duration_seconds histogram\n");
+        if let Ok(m) = self.latency.lock() {
+            for ((verb, group, resource), h) in m.iter() {
+                let labels = format!("group=\"{group}\",resource=\"{resource}\",verb=\"{verb}\"");
+                for (i, b) in BUCKETS.iter().enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "apiserver_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}",
+                        h.counts.get(i).copied().unwrap_or(0)
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "apiserver_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                    h.count
+                );
+                let _ = writeln!(
+                    out,
+                    "apiserver_request_duration_seconds_sum{{{labels}}} {}",
+                    h.sum
+                );
+                let _ = writeln!(
+                    out,
+                    "apiserver_request_duration_seconds_count{{{labels}}} {}",
+                    h.count
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP meso_store_revision Current revision of the store.\n# TYPE meso_store_revision gauge\nmeso_store_revision {revision}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP meso_store_compacted_revision Revision the store's event log was compacted to.\n# TYPE meso_store_compacted_revision gauge\nmeso_store_compacted_revision {compacted}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP apiserver_registered_watchers Number of currently open watches.\n# TYPE apiserver_registered_watchers gauge\napiserver_registered_watchers {}",
+            self.watches()
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counts_and_buckets() {
+        let m = Metrics::default();
+        m.observe("get", "", "configmaps", 200, Duration::from_millis(3));
+        m.observe("get", "", "configmaps", 404, Duration::from_millis(30));
+        let text = m.render(7, 0);
+        assert!(text.contains(
+            "apiserver_request_total{code=\"200\",group=\"\",resource=\"configmaps\",verb=\"get\"} 1"
+        ));
+        assert!(text.contains("le=\"0.005\"} 1"));
+        assert!(text.contains("apiserver_request_duration_seconds_count{group=\"\",resource=\"configmaps\",verb=\"get\"} 2"));
+        assert!(text.contains("meso_store_revision 7"));
+    }
+}

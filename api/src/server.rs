@@ -1,0 +1,619 @@
+//! The API server process: configuration, state, routing, authentication, TLS serving
+//! and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderValue, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use meso_store::{Store, StoreOptions};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use crate::auth::{self, PeerIdentity, TokenFile, UserInfo};
+use crate::certs::Pki;
+use crate::errors::ApiError;
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+use crate::request::{self, parse_api_path, ApiPath, Query};
+use crate::resources::{ResourceInfo, ResourceTable};
+use crate::rest::{ResourceRequest, MAX_BODY};
+
+/// Flags of the API server (shared by `meso-apiserver` and `meso server`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApiServerArgs {
+    /// Directory for the store, certificates and the admin kubeconfig
+    /// [default: /var/lib/meso as root, else $HOME/.local/share/meso].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Address to serve HTTPS on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind_address: String,
+    /// Port to serve HTTPS on.
+    #[arg(long, default_value_t = 6443)]
+    pub secure_port: u16,
+    /// Extra subject alternative names for the serving certificate.
+    #[arg(long = "tls-san")]
+    pub tls_san: Vec<String>,
+    /// Static bearer tokens: CSV lines `token,user,uid,"group1,group2"`.
+    #[arg(long)]
+    pub token_auth_file: Option<PathBuf>,
+    /// Keep store events for watchers at least this long (seconds).
+    #[arg(long, default_value_t = 300)]
+    pub watch_history_seconds: u64,
+    /// Keep at least this many most recent store revisions for watchers.
+    #[arg(long, default_value_t = 100_000)]
+    pub watch_history_revisions: u64,
+}
+
+impl ApiServerArgs {
+    /// The data directory, defaulted as documented.
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(d) = &self.data_dir {
+            return d.clone();
+        }
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        if root {
+            PathBuf::from("/var/lib/meso")
+        } else {
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."));
+            home.join(".local/share/meso")
+        }
+    }
+
+    /// The URL clients use to reach the server.
+    pub fn server_url(&self) -> String {
+        let host = match self.bind_address.as_str() {
+            "0.0.0.0" | "" => "127.0.0.1".to_string(),
+            "::" => "[::1]".to_string(),
+            a if a.contains(':') => format!("[{a}]"),
+            a => a.to_string(),
+        };
+        format!("https://{host}:{}", self.secure_port)
+    }
+}
+
+/// Shared state of the running server.
+pub struct AppState {
+    pub registry: Registry,
+    pub resources: RwLock<ResourceTable>,
+    pub metrics: Arc<Metrics>,
+    pub tokens: TokenFile,
+    pub shutdown: CancellationToken,
+    pub server_address: String,
+    pub ready: AtomicBool,
+    pub started: Instant,
+}
+
+impl AppState {
+    pub fn lookup(&self, group: &str, version: &str, plural: &str) -> Option<ResourceInfo> {
+        self.resources
+            .read()
+            .ok()
+            .and_then(|t| t.get(group, version, plural).cloned())
+    }
+
+    fn group_version_known(&self, group: &str, version: &str) -> bool {
+        self.resources
+            .read()
+            .map(|t| t.api_resource_list(group, version).is_some())
+            .unwrap_or(false)
+    }
+
+    /// additionalPrinterColumns of a custom resource (none for built-ins yet).
+    pub fn printer_columns(&self, _info: &ResourceInfo) -> Option<Vec<Value>> {
+        None
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body.into(),
+    )
+        .into_response()
+}
+
+fn json_response(status: StatusCode, content_type: &str, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let ct =
+        HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/json"));
+    let mut r = (status, bytes).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, ct);
+    r
+}
+
+/// `/version`.
+pub fn version_info() -> Value {
+    json!({
+        "major": "1",
+        "minor": "36",
+        "emulationMajor": "1",
+        "emulationMinor": "36",
+        "minCompatibilityMajor": "1",
+        "minCompatibilityMinor": "35",
+        "gitVersion": format!("v1.36.0-meso.{}", env!("CARGO_PKG_VERSION")),
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "1970-01-01T00:00:00Z",
+        "goVersion": "rust",
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, match std::env::consts::ARCH { "x86_64" => "amd64", "aarch64" => "arm64", a => a }),
+    })
+}
+
+fn health(state: &AppState, which: &str, query: &Query) -> Response {
+    let ready = state.ready.load(Ordering::SeqCst);
+    let shutting_down = state.shutdown.is_cancelled();
+    let store_ok = state
+        .registry
+        .store
+        .get("/registry/core/namespaces/default")
+        .is_ok();
+    let mut checks: Vec<(&str, bool)> = vec![("ping", true), ("log", true), ("store", store_ok)];
+    if which == "readyz" {
+        checks.push(("poststarthook/bootstrap-namespaces", ready));
+        checks.push(("shutdown", !shutting_down));
+    }
+    let ok = checks.iter().all(|(_, ok)| *ok);
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    if query.has("verbose") {
+        let mut body = String::new();
+        for (name, ok) in &checks {
+            body.push_str(&format!(
+                "[{}]{name} {}\n",
+                if *ok { "+" } else { "-" },
+                if *ok { "ok" } else { "failed: reason withheld" }
+            ));
+        }
+        body.push_str(&format!(
+            "{which} check {}\n",
+            if ok { "passed" } else { "failed" }
+        ));
+        text(status, body)
+    } else {
+        text(
+            status,
+            if ok {
+                "ok".to_string()
+            } else {
+                format!("{which} check failed")
+            },
+        )
+    }
+}
+
+fn wants_aggregated(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .next()
+        .is_some_and(|first| {
+            first.contains("as=APIGroupDiscoveryList")
+                && first.contains("g=apidiscovery.k8s.io")
+                && first.contains("v=v2")
+        })
+        || headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|e| {
+                e.contains("as=APIGroupDiscoveryList")
+                    && e.contains("v=v2")
+                    && !e.contains("v=v2beta1")
+            })
+}
+
+const AGGREGATED_CT: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+async fn discovery(state: &AppState, path: ApiPath, headers: &http::HeaderMap) -> Response {
+    let table = match state.resources.read() {
+        Ok(t) => t,
+        Err(_) => return ApiError::internal("resource table unavailable").into_response(),
+    };
+    match path {
+        ApiPath::LegacyRoot => {
+            if wants_aggregated(headers) {
+                json_response(StatusCode::OK, AGGREGATED_CT, &table.aggregated(true))
+            } else {
+                json_response(
+                    StatusCode::OK,
+                    "application/json",
+                    &table.api_versions(&state.server_address),
+                )
+            }
+        }
+        ApiPath::GroupsRoot => {
+            if wants_aggregated(headers) {
+                json_response(StatusCode::OK, AGGREGATED_CT, &table.aggregated(false))
+            } else {
+                json_response(StatusCode::OK, "application/json", &table.api_group_list())
+            }
+        }
+        ApiPath::Group(g) => match table.api_group(&g) {
+            Some(v) => json_response(StatusCode::OK, "application/json", &v),
+            None => text(StatusCode::NOT_FOUND, "404 page not found\n"),
+        },
+        ApiPath::GroupVersion(g, v) => match table.api_resource_list(&g, &v) {
+            Some(doc) => json_response(StatusCode::OK, "application/json", &doc),
+            None => text(StatusCode::NOT_FOUND, "404 page not found\n"),
+        },
+        ApiPath::Resource(_) => text(StatusCode::NOT_FOUND, "404 page not found\n"),
+    }
+}
+
+/// Paths anonymous users may read (upstream's system:public-info-viewer).
+fn public_path(path: &str) -> bool {
+    matches!(
+        path,
+        "/healthz" | "/livez" | "/readyz" | "/version" | "/version/"
+    ) || path.starts_with("/healthz/")
+        || path.starts_with("/livez/")
+        || path.starts_with("/readyz/")
+}
+
+/// The single entry point of every request.
+async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let start = Instant::now();
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let query = Query::parse(parts.uri.query());
+    let user: Result<UserInfo, ()> = auth::authenticate(
+        &parts.headers,
+        parts.extensions.get::<PeerIdentity>(),
+        &state.tokens,
+    );
+    let user = match user {
+        Ok(u) => u,
+        Err(()) => return ApiError::unauthorized().into_response(),
+    };
+    if user.is_anonymous() && !public_path(&path) {
+        return ApiError::unauthorized().into_response();
+    }
+    match path.as_str() {
+        "/version" | "/version/" => {
+            return json_response(StatusCode::OK, "application/json", &version_info())
+        }
+        "/healthz" | "/livez" | "/readyz" => {
+            return health(&state, path.trim_start_matches('/'), &query)
+        }
+        "/metrics" => {
+            let store = &state.registry.store;
+            return (
+                StatusCode::OK,
+                [(
+                    header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
+                state
+                    .metrics
+                    .render(store.current_revision(), store.compacted_revision()),
+            )
+                .into_response();
+        }
+        _ => {}
+    }
+    if path.starts_with("/healthz/") || path.starts_with("/livez/") || path.starts_with("/readyz/")
+    {
+        return health(
+            &state,
+            path.trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or("healthz"),
+            &query,
+        );
+    }
+    let Some(api_path) = parse_api_path(&path) else {
+        return text(StatusCode::NOT_FOUND, "404 page not found\n");
+    };
+    let ApiPath::Resource(rp) = api_path else {
+        return discovery(&state, api_path, &parts.headers).await;
+    };
+    if !state.group_version_known(&rp.group, &rp.version) {
+        return text(StatusCode::NOT_FOUND, "404 page not found\n");
+    }
+    let verb = request::verb(&parts.method, &rp, &query);
+    let (group, resource) = (rp.group.clone(), rp.resource.clone());
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(e) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.to_string().contains("length limit"))
+                || e.to_string().contains("length limit");
+            let err = if too_large {
+                ApiError::too_large(MAX_BODY)
+            } else {
+                ApiError::bad_request(format!("reading request body: {e}"))
+            };
+            return err.into_response();
+        }
+    };
+    let resp = state
+        .handle_resource(ResourceRequest {
+            method: parts.method,
+            headers: parts.headers,
+            query,
+            path: rp,
+            body: bytes,
+        })
+        .await;
+    let code = resp.status().as_u16();
+    tracing::debug!(verb, group = %group, resource = %resource, code, elapsed_ms = start.elapsed().as_millis() as u64, user = %user.name, "request");
+    state
+        .metrics
+        .observe(verb, &group, &resource, code, start.elapsed());
+    resp
+}
+
+/// The HTTP application (without TLS), e.g. for tests.
+pub fn router(state: Arc<AppState>) -> axum::Router {
+    axum::Router::new().fallback(handle).with_state(state)
+}
+
+/// Creates the namespaces that exist from the start.
+async fn bootstrap(state: &AppState) -> anyhow::Result<()> {
+    let info = state
+        .lookup("", "v1", "namespaces")
+        .ok_or_else(|| anyhow::anyhow!("namespaces missing from the resource table"))?;
+    let ctx = crate::registry::ResourceCtx::new(info, None);
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        if state.registry.store.get(&ctx.key(ns))?.is_some() {
+            continue;
+        }
+        let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}});
+        match state.registry.create(&ctx, obj, false).await {
+            Ok(_) => {}
+            Err(e) if e.code == 409 => {}
+            Err(e) => return Err(anyhow::anyhow!("creating namespace {ns}: {e}")),
+        }
+    }
+    Ok(())
+}
+
+fn tls_config(pki: &Pki) -> anyhow::Result<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pki.ca_cert_pem.as_bytes()) {
+        roots.add(cert?)?;
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()?;
+    let certs: Vec<_> =
+        rustls_pemfile::certs(&mut pki.serving_cert_pem.as_bytes()).collect::<Result<_, _>>()?;
+    let key = rustls_pemfile::private_key(&mut pki.serving_key_pem.as_bytes())?
+        .ok_or_else(|| anyhow::anyhow!("serving key missing"))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+fn peer_identity(conn: &rustls::ServerConnection) -> PeerIdentity {
+    let user = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|der| crate::certs::client_identity(der.as_ref()))
+        .map(|(cn, orgs)| auth::user_from_cert(cn, orgs));
+    PeerIdentity(user)
+}
+
+/// A running API server.
+pub struct ApiServer {
+    pub state: Arc<AppState>,
+    pub addr: SocketAddr,
+    pub kubeconfig: PathBuf,
+    pub pki: Pki,
+    pub data_dir: PathBuf,
+}
+
+impl ApiServer {
+    /// Opens the store, creates the PKI and kubeconfig, binds the port and bootstraps.
+    pub async fn start(
+        args: &ApiServerArgs,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<ApiServer> {
+        let data_dir = args.data_dir();
+        std::fs::create_dir_all(&data_dir)?;
+        let store = Store::open(
+            &data_dir.join("store"),
+            StoreOptions {
+                compaction_window: Duration::from_secs(args.watch_history_seconds),
+                compaction_min_revisions: args.watch_history_revisions,
+                ..Default::default()
+            },
+        )?;
+        store.start_compactor();
+        let mut sans = vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+        ];
+        if let Ok(h) = hostname() {
+            sans.push(h);
+        }
+        if !matches!(args.bind_address.as_str(), "0.0.0.0" | "::" | "") {
+            sans.push(args.bind_address.clone());
+        }
+        sans.extend(args.tls_san.iter().cloned());
+        let pki = Pki::ensure(&data_dir.join("tls"), &sans)?;
+        let tokens = match &args.token_auth_file {
+            Some(p) => TokenFile::load(p)?,
+            None => TokenFile::default(),
+        };
+        let addr: SocketAddr = format!("{}:{}", args.bind_address, args.secure_port)
+            .parse()
+            .or_else(|_| format!("[{}]:{}", args.bind_address, args.secure_port).parse())?;
+        let state = Arc::new(AppState {
+            registry: Registry::new(store),
+            resources: RwLock::new(ResourceTable::builtin()),
+            metrics: Arc::new(Metrics::default()),
+            tokens,
+            shutdown,
+            server_address: format!(
+                "{}:{}",
+                if args.bind_address == "0.0.0.0" {
+                    "127.0.0.1"
+                } else {
+                    &args.bind_address
+                },
+                args.secure_port
+            ),
+            ready: AtomicBool::new(false),
+            started: Instant::now(),
+        });
+        bootstrap(&state).await?;
+        let kubeconfig = data_dir.join("admin.kubeconfig");
+        crate::certs::write_file(
+            &kubeconfig,
+            pki.admin_kubeconfig(&args.server_url()).as_bytes(),
+            0o600,
+        )?;
+        Ok(ApiServer {
+            state,
+            addr,
+            kubeconfig,
+            pki,
+            data_dir,
+        })
+    }
+
+    /// Serves HTTPS until the shutdown token fires, then drains connections and flushes
+    /// the store.
+    pub async fn serve(self) -> anyhow::Result<()> {
+        let listener = tokio::net::TcpListener::bind(self.addr).await?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config(&self.pki)?));
+        let app = router(self.state.clone());
+        let shutdown = self.state.shutdown.clone();
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        self.state.ready.store(true, Ordering::SeqCst);
+        tracing::info!(addr = %self.addr, kubeconfig = %self.kubeconfig.display(), "serving");
+        loop {
+            let (tcp, peer) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = shutdown.cancelled() => break,
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let app = app.clone();
+            let watcher = graceful.watcher();
+            tokio::spawn(async move {
+                let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
+                    .await
+                {
+                    Ok(Ok(t)) => t,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let identity = peer_identity(tls.get_ref().1);
+                let svc = app.map_request(move |mut req: Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(identity.clone());
+                    req.map(Body::new)
+                });
+                let svc = hyper_util::service::TowerToHyperService::new(svc);
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
+                if let Err(e) = watcher.watch(conn.into_owned()).await {
+                    tracing::debug!(%peer, error = %e, "connection ended with error");
+                }
+            });
+        }
+        self.state.ready.store(false, Ordering::SeqCst);
+        drop(listener);
+        tracing::info!("shutting down: draining connections");
+        if tokio::time::timeout(Duration::from_secs(20), graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections did not drain in time");
+        }
+        self.state.registry.store.flush().await?;
+        self.state.registry.store.close();
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn hostname() -> std::io::Result<String> {
+    let h = std::fs::read_to_string("/proc/sys/kernel/hostname")?;
+    Ok(h.trim().to_string())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut t), Ok(mut i)) => {
+            tokio::select! {
+                _ = t.recv() => {},
+                _ = i.recv() => {},
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Initialises `tracing` from `RUST_LOG` (default `info`); JSON when `MESO_LOG_FORMAT=json`.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("MESO_LOG_FORMAT").as_deref() == Ok("json") {
+        let _ = builder.json().try_init();
+    } else {
+        let _ = builder.try_init();
+    }
+}
+
+/// Runs the API server until SIGTERM.
+pub async fn run(args: ApiServerArgs) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let server = ApiServer::start(&args, shutdown.clone()).await?;
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("signal received");
+        token.cancel();
+    });
+    server.serve().await
+}

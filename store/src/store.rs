@@ -1,0 +1,687 @@
+//! The store: writes with group commit, consistent reads, compaction.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::broadcast;
+
+use crate::codec::{self, log_key, META_COMPACTED, META_REV};
+use crate::watch::Watcher;
+use crate::{Event, EventType, KeyValue, ListResult, Result, Revision, StoreError, StoreOptions};
+
+/// Optimistic attempts of a lock-free consistent `list` before it takes the writer lock.
+const LIST_ATTEMPTS: usize = 3;
+/// Event-log entries removed per atomic batch during compaction.
+const COMPACT_BATCH: usize = 1024;
+
+/// A revisioned key-value store with watch, backed by sled.
+///
+/// Cheap to clone (an `Arc`); all clones share one database. The database is closed when the last
+/// clone is dropped (or at [`Store::close`]); watchers then end with `None`.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("current_revision", &self.current_revision())
+            .field("compacted_revision", &self.compacted_revision())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) db: sled::Db,
+    opts: StoreOptions,
+    /// Serialises writes: a write reads, checks, commits and publishes under this lock.
+    writer: Mutex<Writer>,
+    /// Last committed revision (bumped after the commit's batch is applied).
+    current: AtomicU64,
+    /// Last revision known durable on disk.
+    durable: AtomicU64,
+    pub(crate) compacted: AtomicU64,
+    /// Flushes performed for writers (group commit makes this smaller than the writes).
+    flushes: AtomicU64,
+    /// Held by the one writer that flushes; the others queue and usually find their write
+    /// already covered by the flush they waited for.
+    flush_lock: tokio::sync::Mutex<()>,
+    compaction_lock: Mutex<()>,
+    compactor_started: AtomicBool,
+}
+
+struct Writer {
+    rev: Revision,
+    /// Commit timestamp of the last write (ms since the epoch); keeps log timestamps monotone.
+    last_ts: u64,
+    /// The live event feed; `None` once closed.
+    events: Option<broadcast::Sender<Arc<Event>>>,
+}
+
+enum Op {
+    Create(Vec<u8>),
+    Update(Revision, Vec<u8>),
+    Delete(Option<Revision>),
+}
+
+/// Locks a std mutex, recovering from poisoning (the guarded state is only changed after the
+/// fallible work succeeded, so it is consistent even if a holder panicked).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn read_u64(db: &sled::Db, key: &[u8]) -> Result<u64> {
+    db.get(key)?.map_or(Ok(0), |v| codec::decode_u64(&v))
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`.
+    ///
+    /// The revision sequence continues where it stopped. If called inside a tokio runtime the
+    /// background compactor is started here; otherwise call [`Store::start_compactor`] later
+    /// from within a runtime.
+    pub fn open(path: &Path, opts: StoreOptions) -> Result<Store> {
+        let db = sled::Config::new().path(path).open()?;
+        let rev = read_u64(&db, META_REV)?;
+        let compacted = read_u64(&db, META_COMPACTED)?;
+        let last_ts = match db.range(log_key(0)..log_key(u64::MAX)).next_back() {
+            Some(entry) => codec::event_timestamp(&entry?.1)?,
+            None => 0,
+        };
+        let (events, _) = broadcast::channel(opts.watch_buffer.clamp(16, 1 << 22));
+        let store = Store {
+            inner: Arc::new(Inner {
+                db,
+                opts,
+                writer: Mutex::new(Writer {
+                    rev,
+                    last_ts,
+                    events: Some(events),
+                }),
+                current: AtomicU64::new(rev),
+                durable: AtomicU64::new(rev),
+                compacted: AtomicU64::new(compacted),
+                flushes: AtomicU64::new(0),
+                flush_lock: tokio::sync::Mutex::new(()),
+                compaction_lock: Mutex::new(()),
+                compactor_started: AtomicBool::new(false),
+            }),
+        };
+        // Finish a compaction interrupted by a crash (no-op when there is nothing left).
+        store.remove_log_range(1, compacted)?;
+        tracing::info!(path = %path.display(), revision = rev, compacted, "store opened");
+        store.start_compactor();
+        Ok(store)
+    }
+
+    /// The revision of the last committed write.
+    pub fn current_revision(&self) -> Revision {
+        self.inner.current.load(Ordering::Acquire)
+    }
+
+    /// The revision up to which the event log was compacted; watches must start at or after it.
+    pub fn compacted_revision(&self) -> Revision {
+        self.inner.compacted.load(Ordering::Acquire)
+    }
+
+    /// Reads one key.
+    pub fn get(&self, key: &str) -> Result<Option<KeyValue>> {
+        match self.inner.db.get(codec::kv_key(key))? {
+            Some(raw) => Ok(Some(codec::decode_kv(key.to_owned(), &raw)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Lists the keys starting with `prefix`, in key order, from `from_key` (inclusive; for
+    /// continue tokens) and at most `limit` of them (0 = unlimited).
+    ///
+    /// The items are a consistent snapshot as of the returned `revision`; `more` says that keys
+    /// after the last item remain.
+    pub fn list(&self, prefix: &str, from_key: Option<&str>, limit: usize) -> Result<ListResult> {
+        // Optimistic: scan without blocking writers, and accept the scan if no write committed
+        // meanwhile (the persisted revision is written in every write's atomic batch).
+        for _ in 0..LIST_ATTEMPTS {
+            let before = read_u64(&self.inner.db, META_REV)?;
+            let (items, more) = self.scan(prefix, from_key, limit)?;
+            if read_u64(&self.inner.db, META_REV)? == before {
+                return Ok(ListResult {
+                    items,
+                    revision: before,
+                    more,
+                });
+            }
+        }
+        // Writes keep racing the scan: hold them off for one scan.
+        let writer = lock(&self.inner.writer);
+        let (items, more) = self.scan(prefix, from_key, limit)?;
+        Ok(ListResult {
+            items,
+            revision: writer.rev,
+            more,
+        })
+    }
+
+    fn scan(
+        &self,
+        prefix: &str,
+        from_key: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<KeyValue>, bool)> {
+        let start = match from_key {
+            Some(from) if from > prefix => from,
+            _ => prefix,
+        };
+        let raw_prefix = codec::kv_key(prefix);
+        let mut items = Vec::new();
+        for entry in self.inner.db.range(codec::kv_key(start)..) {
+            let (k, v) = entry?;
+            if !k.starts_with(&raw_prefix) {
+                break;
+            }
+            if limit > 0 && items.len() == limit {
+                return Ok((items, true));
+            }
+            items.push(codec::decode_kv(codec::user_key(&k)?, &v)?);
+        }
+        Ok((items, false))
+    }
+
+    /// Counts the keys starting with `prefix`.
+    pub fn count(&self, prefix: &str) -> Result<usize> {
+        let mut n = 0;
+        for k in self.inner.db.scan_prefix(codec::kv_key(prefix)).keys() {
+            k?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Creates `key`; fails with [`StoreError::AlreadyExists`] if it exists.
+    /// Resolves once the write is durable.
+    pub async fn create(&self, key: &str, value: Vec<u8>) -> Result<KeyValue> {
+        self.write(key, Op::Create(value)).await
+    }
+
+    /// Replaces the value of `key` if its `mod_revision` equals `expected` (compare-and-swap);
+    /// [`StoreError::Conflict`] otherwise, [`StoreError::NotFound`] if absent.
+    /// Resolves once the write is durable.
+    pub async fn update(&self, key: &str, expected: Revision, value: Vec<u8>) -> Result<KeyValue> {
+        self.write(key, Op::Update(expected, value)).await
+    }
+
+    /// Deletes `key`, if `expected` is given only when its `mod_revision` equals it.
+    /// Returns the deleted key-value with `mod_revision` set to the delete's revision.
+    /// Resolves once the write is durable.
+    pub async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<KeyValue> {
+        self.write(key, Op::Delete(expected)).await
+    }
+
+    async fn write(&self, key: &str, op: Op) -> Result<KeyValue> {
+        let kv = self.commit(key, op)?;
+        if self.inner.opts.flush {
+            self.wait_durable(kv.mod_revision).await?;
+        }
+        Ok(kv)
+    }
+
+    /// Checks, commits atomically and publishes one write. Synchronous and short: the writer
+    /// lock is never held across an await.
+    fn commit(&self, key: &str, op: Op) -> Result<KeyValue> {
+        let inner = &*self.inner;
+        let mut w = lock(&inner.writer);
+        if w.events.is_none() {
+            return Err(StoreError::Closed);
+        }
+        let raw_key = codec::kv_key(key);
+        let existing = match inner.db.get(&raw_key)? {
+            Some(raw) => Some(codec::decode_kv(key.to_owned(), &raw)?),
+            None => None,
+        };
+        let rev = w.rev + 1;
+        let mut batch = sled::Batch::default();
+        let (event, result) = match op {
+            Op::Create(value) => {
+                if existing.is_some() {
+                    return Err(StoreError::AlreadyExists);
+                }
+                batch.insert(raw_key, codec::encode_kv(rev, rev, &value));
+                put_event(key, value, None, rev, rev)
+            }
+            Op::Update(expected, value) => {
+                let cur = existing.ok_or(StoreError::NotFound)?;
+                if cur.mod_revision != expected {
+                    return Err(StoreError::Conflict { current: Some(cur) });
+                }
+                batch.insert(raw_key, codec::encode_kv(cur.create_revision, rev, &value));
+                put_event(key, value, Some(cur.value), rev, cur.create_revision)
+            }
+            Op::Delete(expected) => {
+                let cur = existing.ok_or(StoreError::NotFound)?;
+                if expected.is_some_and(|e| e != cur.mod_revision) {
+                    return Err(StoreError::Conflict { current: Some(cur) });
+                }
+                batch.remove(raw_key);
+                let event = Event {
+                    kind: EventType::Delete,
+                    key: key.to_owned(),
+                    value: cur.value.clone(),
+                    prev_value: Some(cur.value.clone()),
+                    revision: rev,
+                    create_revision: cur.create_revision,
+                };
+                let kv = KeyValue {
+                    key: key.to_owned(),
+                    value: cur.value,
+                    create_revision: cur.create_revision,
+                    mod_revision: rev,
+                };
+                (event, kv)
+            }
+        };
+        let ts = now_ms().max(w.last_ts);
+        batch.insert(log_key(rev).to_vec(), codec::encode_event(&event, ts)?);
+        batch.insert(META_REV, rev.to_be_bytes().to_vec());
+        inner.db.apply_batch(batch)?;
+        w.rev = rev;
+        w.last_ts = ts;
+        inner.current.store(rev, Ordering::Release);
+        if let Some(events) = &w.events {
+            // An error only means that nobody is watching right now.
+            let _ = events.send(Arc::new(event));
+        }
+        Ok(result)
+    }
+
+    /// Group commit: returns once `rev` is durable. One caller at a time flushes everything
+    /// committed so far; callers queued behind it usually find their revision already covered.
+    async fn wait_durable(&self, rev: Revision) -> Result<()> {
+        let inner = &*self.inner;
+        if inner.durable.load(Ordering::Acquire) >= rev {
+            return Ok(());
+        }
+        let _flushing = inner.flush_lock.lock().await;
+        if inner.durable.load(Ordering::Acquire) >= rev {
+            return Ok(());
+        }
+        self.flush_locked().await
+    }
+
+    /// Flushes everything committed so far. Caller holds `flush_lock`.
+    async fn flush_locked(&self) -> Result<()> {
+        let inner = &*self.inner;
+        // Read before the flush starts: every write up to `target` was applied already.
+        let target = inner.current.load(Ordering::Acquire);
+        inner.db.flush_async().await?;
+        inner.durable.fetch_max(target, Ordering::AcqRel);
+        inner.flushes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Makes every write committed so far durable (also when `StoreOptions::flush` is off).
+    pub async fn flush(&self) -> Result<()> {
+        let _flushing = self.inner.flush_lock.lock().await;
+        self.flush_locked().await
+    }
+
+    /// Watches the keys starting with `prefix`: yields every event with a revision greater than
+    /// `after`, in revision order, each exactly once.
+    ///
+    /// Fails with [`StoreError::Compacted`] if `after` is older than the compacted revision
+    /// (`after == compacted_revision()` is fine). `after` may be ahead of the current revision;
+    /// the watcher then waits for it.
+    pub fn watch(&self, prefix: &str, after: Revision) -> Result<Watcher> {
+        let (rx, current) = {
+            let w = lock(&self.inner.writer);
+            let events = w.events.as_ref().ok_or(StoreError::Closed)?;
+            // Subscribed under the writer lock: the feed carries exactly the revisions > current.
+            (events.subscribe(), w.rev)
+        };
+        let compacted = self.compacted_revision();
+        if after < compacted {
+            return Err(StoreError::Compacted { compacted });
+        }
+        Ok(Watcher::new(
+            Arc::downgrade(&self.inner),
+            prefix.to_owned(),
+            after,
+            rx,
+            after >= current,
+        ))
+    }
+
+    /// Compacts the event log: removes the events with revisions `<= rev`. Watches from before
+    /// `rev` then fail with [`StoreError::Compacted`]. A `rev` at or below the compacted revision
+    /// is a no-op; one above the current revision is [`StoreError::FutureRevision`].
+    ///
+    /// Blocking (disk I/O); from async code call it through `spawn_blocking`.
+    pub fn compact(&self, rev: Revision) -> Result<()> {
+        let inner = &*self.inner;
+        let _compacting = lock(&inner.compaction_lock);
+        let current = self.current_revision();
+        if rev > current {
+            return Err(StoreError::FutureRevision {
+                requested: rev,
+                current,
+            });
+        }
+        let old = self.compacted_revision();
+        if rev <= old {
+            return Ok(());
+        }
+        // The new compacted revision is recorded in the same atomic batch as the first removals,
+        // so nobody sees a hole in the log without seeing why. The rest is removed afterwards
+        // (and again at open, should a crash interrupt this).
+        let mut batch = sled::Batch::default();
+        batch.insert(META_COMPACTED, rev.to_be_bytes().to_vec());
+        inner.db.apply_batch(batch)?;
+        inner.compacted.store(rev, Ordering::Release);
+        let removed = self.remove_log_range(old + 1, rev)?;
+        tracing::info!(compacted = rev, removed, "event log compacted");
+        Ok(())
+    }
+
+    /// Removes the event-log entries in `from..=to`; returns how many.
+    fn remove_log_range(&self, from: Revision, to: Revision) -> Result<usize> {
+        if from > to {
+            return Ok(0);
+        }
+        let mut removed = 0;
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for k in self
+                .inner
+                .db
+                .range(log_key(from)..=log_key(to))
+                .keys()
+                .take(COMPACT_BATCH)
+            {
+                batch.remove(k?);
+                n += 1;
+            }
+            if n == 0 {
+                return Ok(removed);
+            }
+            self.inner.db.apply_batch(batch)?;
+            removed += n;
+        }
+    }
+
+    /// The revision the compaction policy allows compacting to now: the older of "the last
+    /// `compaction_min_revisions` revisions" and "the events of the last `compaction_window`",
+    /// so that whichever retains more events wins.
+    pub fn compaction_target(&self) -> Result<Revision> {
+        let opts = &self.inner.opts;
+        let current = self.current_revision();
+        let compacted = self.compacted_revision();
+        let by_count = current.saturating_sub(opts.compaction_min_revisions);
+        if by_count <= compacted {
+            return Ok(compacted);
+        }
+        let window = u64::try_from(opts.compaction_window.as_millis()).unwrap_or(u64::MAX);
+        let cutoff = now_ms().saturating_sub(window);
+        // Log timestamps are monotone: binary-search the last revision committed at or before
+        // the cutoff, within (compacted, by_count].
+        let (mut lo, mut hi) = (compacted, by_count);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            let ts = match self.inner.db.get(log_key(mid))? {
+                Some(raw) => codec::event_timestamp(&raw)?,
+                None => 0, // compacted concurrently: old
+            };
+            if ts <= cutoff {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// Compacts as far as the policy of [`StoreOptions`] allows. Blocking.
+    pub fn compact_by_policy(&self) -> Result<Revision> {
+        let target = self.compaction_target()?;
+        self.compact(target)?;
+        Ok(self.compacted_revision())
+    }
+
+    /// Starts the background compactor (every `StoreOptions::compaction_interval`) on the current
+    /// tokio runtime. [`Store::open`] calls this itself when it runs inside a runtime; call it
+    /// again from within a runtime if the store was opened outside one. Returns whether a
+    /// compactor is running (false when there is no runtime). Idempotent.
+    pub fn start_compactor(&self) -> bool {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return false;
+        };
+        if self.inner.compactor_started.swap(true, Ordering::AcqRel) {
+            return true;
+        }
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let period = self
+            .inner
+            .opts
+            .compaction_interval
+            .max(Duration::from_millis(10));
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let store = match weak.upgrade() {
+                    Some(inner) if !inner.is_closed() => Store { inner },
+                    _ => break,
+                };
+                match tokio::task::spawn_blocking(move || store.compact_by_policy()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "background compaction failed"),
+                    Err(e) => tracing::warn!(error = %e, "background compaction panicked"),
+                }
+            }
+            tracing::debug!("compactor stopped");
+        });
+        true
+    }
+
+    /// Closes the store: later writes and watches fail with [`StoreError::Closed`], and
+    /// watchers end (with `None`) after the events committed before the close. Reads keep
+    /// working until the last clone is dropped.
+    pub fn close(&self) {
+        lock(&self.inner.writer).events = None;
+    }
+}
+
+impl Inner {
+    fn is_closed(&self) -> bool {
+        lock(&self.writer).events.is_none()
+    }
+}
+
+fn put_event(
+    key: &str,
+    value: Vec<u8>,
+    prev_value: Option<Vec<u8>>,
+    rev: Revision,
+    create_revision: Revision,
+) -> (Event, KeyValue) {
+    let kv = KeyValue {
+        key: key.to_owned(),
+        value: value.clone(),
+        create_revision,
+        mod_revision: rev,
+    };
+    let event = Event {
+        kind: EventType::Put,
+        key: key.to_owned(),
+        value,
+        prev_value,
+        revision: rev,
+        create_revision,
+    };
+    (event, kv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> StoreOptions {
+        StoreOptions {
+            flush: false,
+            ..StoreOptions::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn revisions_and_conflicts() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), opts()).unwrap();
+        assert_eq!(s.current_revision(), 0);
+        let a = s.create("a", b"1".to_vec()).await.unwrap();
+        assert_eq!((a.create_revision, a.mod_revision), (1, 1));
+        let a2 = s.update("a", 1, b"2".to_vec()).await.unwrap();
+        assert_eq!((a2.create_revision, a2.mod_revision), (1, 2));
+        match s.update("a", 1, b"3".to_vec()).await {
+            Err(StoreError::Conflict { current: Some(cur) }) => assert_eq!(cur, a2),
+            other => panic!("unexpected {other:?}"),
+        }
+        // A failed write consumes no revision.
+        assert_eq!(s.current_revision(), 2);
+        let d = s.delete("a", Some(2)).await.unwrap();
+        assert_eq!((d.mod_revision, d.value.as_slice()), (3, &b"2"[..]));
+        assert_eq!(s.get("a").unwrap(), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writers_share_flushes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let tasks: Vec<_> = (0..16)
+            .map(|t| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    for i in 0..50 {
+                        let kv = s.create(&format!("{t}/{i}"), vec![0; 256]).await.unwrap();
+                        // Acknowledged means flushed.
+                        assert!(s.inner.durable.load(Ordering::Acquire) >= kv.mod_revision);
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let flushes = s.inner.flushes.load(Ordering::Relaxed);
+        assert!(
+            flushes > 0 && flushes < 800,
+            "{flushes} flushes for 800 writes"
+        );
+    }
+
+    #[tokio::test]
+    async fn compaction_policy_keeps_the_larger_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = opts();
+        o.compaction_min_revisions = 10;
+        let s = Store::open(dir.path(), o.clone()).unwrap();
+        for i in 0..50 {
+            s.create(&format!("k{i}"), vec![]).await.unwrap();
+        }
+        // Everything is younger than 5 minutes: the time window keeps all.
+        assert_eq!(s.compaction_target().unwrap(), 0);
+        drop(s);
+        o.compaction_window = Duration::ZERO;
+        let s = Store::open(dir.path(), o).unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        // Window 0: only the revision count keeps events.
+        assert_eq!(s.compaction_target().unwrap(), 40);
+        assert_eq!(s.compact_by_policy().unwrap(), 40);
+        assert_eq!(s.compaction_target().unwrap(), 40);
+        assert!(matches!(
+            s.compact(51),
+            Err(StoreError::FutureRevision {
+                requested: 51,
+                current: 50
+            })
+        ));
+    }
+
+    #[tokio::test]
+    async fn time_window_binary_search() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = opts();
+        o.compaction_min_revisions = 0;
+        o.compaction_window = Duration::from_millis(300);
+        let s = Store::open(dir.path(), o).unwrap();
+        for i in 0..20 {
+            s.create(&format!("old{i}"), vec![]).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        for i in 0..20 {
+            s.create(&format!("new{i}"), vec![]).await.unwrap();
+        }
+        // The 20 old events are outside the window, the 20 new ones inside.
+        assert_eq!(s.compaction_target().unwrap(), 20);
+    }
+
+    #[tokio::test]
+    async fn background_compactor_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = StoreOptions {
+            compaction_window: Duration::ZERO,
+            compaction_min_revisions: 5,
+            compaction_interval: Duration::from_millis(20),
+            ..opts()
+        };
+        let s = Store::open(dir.path(), o).unwrap();
+        for i in 0..30 {
+            s.create(&format!("k{i}"), vec![]).await.unwrap();
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while s.compacted_revision() < 25 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "compactor did not run"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(s.compacted_revision(), 25);
+        // The log really lost the entries.
+        assert!(s.inner.db.get(log_key(25)).unwrap().is_none());
+        assert!(s.inner.db.get(log_key(26)).unwrap().is_some());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn list_falls_back_under_write_pressure() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), opts()).unwrap();
+        for i in 0..200 {
+            s.create(&format!("p/{i:03}"), vec![0; 64]).await.unwrap();
+        }
+        let writer = {
+            let s = s.clone();
+            tokio::spawn(async move {
+                for i in 0..2000 {
+                    s.create(&format!("q/{i}"), vec![]).await.unwrap();
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        for _ in 0..50 {
+            let l = s.list("p/", None, 0).unwrap();
+            assert_eq!(l.items.len(), 200);
+            assert!(l.revision >= 200);
+            tokio::task::yield_now().await;
+        }
+        writer.await.unwrap();
+    }
+}
