@@ -9,6 +9,7 @@ pub mod certs;
 pub mod errors;
 pub mod meta;
 pub mod metrics;
+pub mod namespace_lifecycle;
 
 pub mod patch;
 pub mod registry;

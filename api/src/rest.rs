@@ -258,7 +258,7 @@ impl AppState {
             }
             (&Method::POST, None, None) => self.create(&ctx, &req, output).await,
             (&Method::POST, Some(name), Some("binding")) => self.bind(&ctx, name, &req).await,
-            (&Method::PUT, Some(name), sub @ (None | Some("status") | Some("scale"))) => {
+            (&Method::PUT, Some(name), sub @ (None | Some("status") | Some("scale") | Some("finalize"))) => {
                 self.update(&ctx, name, sub, &req, output).await
             }
             (&Method::PATCH, Some(name), sub @ (None | Some("status") | Some("scale"))) => {

@@ -163,6 +163,22 @@ impl Strategy {
     /// `subresource` is `Some("status")` for writes to the status subresource.
     pub fn prepare_for_update(&self, new: &mut Value, old: &Value, subresource: Option<&str>) {
         let status_write = subresource == Some("status");
+        if subresource == Some("finalize") {
+            // Only spec.finalizers changes through namespaces/finalize.
+            let finalizers = new.get("spec").and_then(|s| s.get("finalizers")).cloned();
+            let rv = new.get("metadata").and_then(|m| m.get("resourceVersion")).cloned();
+            *new = old.clone();
+            if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+                match finalizers {
+                    Some(f) => spec.insert("finalizers".into(), f),
+                    None => spec.remove("finalizers"),
+                };
+            }
+            if let (Some(rv), Some(m)) = (rv, meta::metadata_mut(new)) {
+                m.insert("resourceVersion".into(), rv);
+            }
+            return;
+        }
         if let (Some(n), Some(o)) = (new.as_object_mut(), old.as_object()) {
             if status_write {
                 // Only status (and, as upstream allows, nothing else) changes.
