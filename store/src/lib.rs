@@ -134,9 +134,11 @@ pub struct StoreOptions {
     pub flush: bool,
     /// How often the background compactor runs (default 30 s).
     pub compaction_interval: Duration,
-    /// Events kept in memory for live watchers (default 65 536); a watcher that falls further
+    /// Events kept in memory for live watchers (default 4 096); a watcher that falls further
     /// behind catches up from the persisted event log.
     pub watch_buffer: usize,
+    /// Bytes of sled's page cache (default 32 MiB).
+    pub cache_capacity: u64,
 }
 
 impl Default for StoreOptions {
@@ -146,7 +148,8 @@ impl Default for StoreOptions {
             compaction_min_revisions: 100_000,
             flush: true,
             compaction_interval: Duration::from_secs(30),
-            watch_buffer: 65_536,
+            watch_buffer: 4_096,
+            cache_capacity: 32 * 1024 * 1024,
         }
     }
 }

@@ -90,7 +90,10 @@ impl Store {
     /// background compactor is started here; otherwise call [`Store::start_compactor`] later
     /// from within a runtime.
     pub fn open(path: &Path, opts: StoreOptions) -> Result<Store> {
-        let db = sled::Config::new().path(path).open()?;
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(opts.cache_capacity)
+            .open()?;
         let rev = read_u64(&db, META_REV)?;
         let compacted = read_u64(&db, META_COMPACTED)?;
         let last_ts = match db.range(log_key(0)..log_key(u64::MAX)).next_back() {
