@@ -20,6 +20,7 @@ pub mod schema_meta;
 
 pub mod selectors;
 pub mod server;
+pub mod service_alloc;
 pub mod strategy;
 
 pub mod table;

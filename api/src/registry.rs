@@ -9,6 +9,7 @@ use crate::errors::{ApiError, ApiResult, Cause};
 use crate::meta;
 use crate::resources::ResourceInfo;
 use crate::selectors::{FieldSelector, LabelSelector};
+use crate::service_alloc::ServiceRanges;
 use crate::strategy::Strategy;
 
 /// The resource a request addresses, with its strategy and namespace.
@@ -223,11 +224,27 @@ pub fn selected(obj: &Value, label: Option<&LabelSelector>, field: Option<&Field
 #[derive(Clone)]
 pub struct Registry {
     pub store: Store,
+    /// Where Services get their ClusterIPs and node ports.
+    pub service_ranges: std::sync::Arc<ServiceRanges>,
+}
+
+fn is_service(ctx: &ResourceCtx) -> bool {
+    ctx.info.group.is_empty() && ctx.info.plural == "services"
 }
 
 impl Registry {
-    pub fn new(store: Store) -> Self {
-        Registry { store }
+    pub fn new(store: Store, service_ranges: ServiceRanges) -> Self {
+        Registry {
+            store,
+            service_ranges: std::sync::Arc::new(service_ranges),
+        }
+    }
+
+    /// Releases what a removed object held (Service IPs and ports).
+    async fn after_remove(&self, ctx: &ResourceCtx, obj: &Value) {
+        if is_service(ctx) {
+            crate::service_alloc::release(&self.store, obj).await;
+        }
     }
 
     pub fn get(&self, ctx: &ResourceCtx, name: &str) -> ApiResult<Value> {
@@ -420,12 +437,24 @@ impl Registry {
             }
             return Ok(obj);
         }
+        if self.store.get(&key)?.is_some() {
+            return Err(ApiError::already_exists(ctx.group(), ctx.resource(), &name));
+        }
+        let ns = ctx.namespace.clone().unwrap_or_default();
+        if is_service(ctx) {
+            crate::service_alloc::allocate(&self.store, &self.service_ranges, &mut obj, &ns, &name).await?;
+        }
         match self.store.create(&key, encode(&obj)?).await {
             Ok(kv) => ctx.decode_kv(&kv),
-            Err(StoreError::AlreadyExists) => {
-                Err(ApiError::already_exists(ctx.group(), ctx.resource(), &name))
+            Err(e) => {
+                self.after_remove(ctx, &obj).await;
+                match e {
+                    StoreError::AlreadyExists => {
+                        Err(ApiError::already_exists(ctx.group(), ctx.resource(), &name))
+                    }
+                    e => Err(e.into()),
+                }
             }
-            Err(e) => Err(e.into()),
         }
     }
 
@@ -518,7 +547,10 @@ impl Registry {
                     return Ok(new);
                 }
                 match self.store.delete(&key, Some(kv.mod_revision)).await {
-                    Ok(_) => return Ok(new),
+                    Ok(_) => {
+                        self.after_remove(ctx, &current).await;
+                        return Ok(new);
+                    }
                     Err(StoreError::Conflict { .. }) if pinned.is_none() => continue,
                     Err(StoreError::Conflict { .. }) => {
                         return Err(ApiError::stale(ctx.group(), ctx.resource(), name))
@@ -717,7 +749,10 @@ impl Registry {
             .delete(&ctx.key(name), Some(kv.mod_revision))
             .await
         {
-            Ok(_) => Ok((current.clone(), true)),
+            Ok(_) => {
+                self.after_remove(ctx, current).await;
+                Ok((current.clone(), true))
+            }
             Err(StoreError::Conflict { .. }) => Err(ApiError::new(409, "Conflict", "")),
             Err(StoreError::NotFound) => Err(ctx.not_found(name)),
             Err(e) => Err(e.into()),

@@ -45,6 +45,13 @@ pub struct ApiServerArgs {
     /// Static bearer tokens: CSV lines `token,user,uid,"group1,group2"`.
     #[arg(long)]
     pub token_auth_file: Option<PathBuf>,
+    /// The range Service ClusterIPs are allocated from; its first address is the
+    /// `kubernetes` Service's.
+    #[arg(long, default_value = "10.43.0.0/16")]
+    pub service_cluster_ip_range: String,
+    /// The range of Service node ports.
+    #[arg(long, default_value = "30000-32767")]
+    pub service_node_port_range: String,
     /// Keep store events for watchers at least this long (seconds).
     #[arg(long, default_value_t = 300)]
     pub watch_history_seconds: u64,
@@ -370,7 +377,7 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
 }
 
 /// Creates the namespaces that exist from the start.
-async fn bootstrap(state: &AppState) -> anyhow::Result<()> {
+async fn bootstrap(state: &AppState, secure_port: u16) -> anyhow::Result<()> {
     let info = state
         .lookup("", "v1", "namespaces")
         .ok_or_else(|| anyhow::anyhow!("namespaces missing from the resource table"))?;
@@ -384,6 +391,27 @@ async fn bootstrap(state: &AppState) -> anyhow::Result<()> {
             Ok(_) => {}
             Err(e) if e.code == 409 => {}
             Err(e) => return Err(anyhow::anyhow!("creating namespace {ns}: {e}")),
+        }
+    }
+    // The `kubernetes` Service: the first address of the service range, pointing at us.
+    let svc_info = state
+        .lookup("", "v1", "services")
+        .ok_or_else(|| anyhow::anyhow!("services missing from the resource table"))?;
+    let svc_ctx = crate::registry::ResourceCtx::new(svc_info, Some("default".into()));
+    if state.registry.store.get(&svc_ctx.key("kubernetes"))?.is_none() {
+        let ip = state.registry.service_ranges.first().to_string();
+        let svc = json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {"type": "ClusterIP", "clusterIP": ip, "sessionAffinity": "None",
+                "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "internalTrafficPolicy": "Cluster",
+                "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": secure_port}]}
+        });
+        match state.registry.create(&svc_ctx, svc, false).await {
+            Ok(_) => {}
+            Err(e) if e.code == 409 => {}
+            Err(e) => return Err(anyhow::anyhow!("creating the kubernetes Service: {e}")),
         }
     }
     Ok(())
@@ -465,11 +493,16 @@ impl ApiServer {
             Some(p) => TokenFile::load(p)?,
             None => TokenFile::default(),
         };
+        let ranges = crate::service_alloc::ServiceRanges::parse(
+            &args.service_cluster_ip_range,
+            &args.service_node_port_range,
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
         let addr: SocketAddr = format!("{}:{}", args.bind_address, args.secure_port)
             .parse()
             .or_else(|_| format!("[{}]:{}", args.bind_address, args.secure_port).parse())?;
         let state = Arc::new(AppState {
-            registry: Registry::new(store),
+            registry: Registry::new(store, ranges),
             resources: RwLock::new(ResourceTable::builtin()),
             metrics: Arc::new(Metrics::default()),
             tokens,
@@ -486,7 +519,7 @@ impl ApiServer {
             ready: AtomicBool::new(false),
             started: Instant::now(),
         });
-        bootstrap(&state).await?;
+        bootstrap(&state, args.secure_port).await?;
         let kubeconfig = data_dir.join("admin.kubeconfig");
         crate::certs::write_file(
             &kubeconfig,
