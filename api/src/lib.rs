@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod certs;
 pub mod errors;
+pub mod field_validation;
 pub mod meta;
 pub mod metrics;
 pub mod namespace_lifecycle;

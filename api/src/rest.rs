@@ -36,6 +36,18 @@ pub fn respond(status: StatusCode, output: Output, body: &Value) -> Response {
     }
 }
 
+/// A rendered response with `Warning` headers (upstream's `299 - "<text>"` form).
+pub fn respond_warn(status: StatusCode, output: Output, body: &Value, warnings: &[String]) -> Response {
+    let mut r = respond(status, output, body);
+    for w in warnings {
+        let text = format!("299 - {}", serde_json::Value::String(w.clone()));
+        if let Ok(v) = http::HeaderValue::from_str(&text) {
+            r.headers_mut().append(header::WARNING, v);
+        }
+    }
+    r
+}
+
 /// The request as the resource handlers see it.
 pub struct ResourceRequest {
     pub method: Method,
@@ -428,6 +440,16 @@ impl AppState {
             .unwrap_or_else(|_| ApiError::internal("building watch response").into_response()))
     }
 
+    /// Unknown and duplicate fields under the request's `fieldValidation`.
+    fn validate_fields(&self, ctx: &ResourceCtx, req: &ResourceRequest, body: Option<&[u8]>, obj: &Value) -> ApiResult<Vec<String>> {
+        let mode = crate::field_validation::FieldValidation::parse(req.query.get("fieldValidation"))?;
+        let json_body = body.filter(|_| {
+            !matches!(body_format(&req.headers, false), Ok(BodyFormat::Yaml))
+        });
+        let root = crate::schema_meta::root_for_gvk(&ctx.info.group, &ctx.info.version, &ctx.info.kind);
+        crate::field_validation::check(mode, &ctx.info.kind, &ctx.info.version, json_body, obj, root)
+    }
+
     fn decode_write_body(
         &self,
         ctx: &ResourceCtx,
@@ -459,11 +481,13 @@ impl AppState {
         if ctx.info.namespaced() && ctx.namespace.is_none() {
             return Err(ApiError::no_resource());
         }
+        let warnings = self.validate_fields(ctx, req, Some(&req.body), &obj)?;
         let created = self.registry.create(ctx, obj, dry_run).await?;
-        Ok(respond(
+        Ok(respond_warn(
             StatusCode::CREATED,
             output,
             &self.render_one(ctx, output, &req.query, &created)?,
+            &warnings,
         ))
     }
 
@@ -494,14 +518,16 @@ impl AppState {
                 ));
             }
         }
+        let warnings = self.validate_fields(ctx, req, Some(&req.body), &obj)?;
         let updated = self
             .registry
             .update_with(ctx, name, sub, dry_run, |_| Ok(obj.clone()))
             .await?;
-        Ok(respond(
+        Ok(respond_warn(
             StatusCode::OK,
             output,
             &self.render_one(ctx, output, &req.query, &updated)?,
+            &warnings,
         ))
     }
 
@@ -599,10 +625,13 @@ impl AppState {
             let scale = apply(&to_scale(&cur))?;
             return self.write_scale(ctx, name, scale, dry_run, output).await;
         }
+        let dup_body = (format != BodyFormat::JsonPatch).then_some(&req.body[..]);
+        let mut warnings = Vec::new();
         let updated = self
             .registry
             .update_with(ctx, name, sub, dry_run, |cur| {
                 let patched = apply(cur)?;
+                warnings = self.validate_fields(ctx, req, dup_body, &patched)?;
                 if meta::meta_str(&patched, "name") != Some(name) {
                     return Err(ApiError::bad_request(
                         "metadata.name: Invalid value: the name of the object does not match the name on the URL",
@@ -611,10 +640,11 @@ impl AppState {
                 Ok(patched)
             })
             .await?;
-        Ok(respond(
+        Ok(respond_warn(
             StatusCode::OK,
             output,
             &self.render_one(ctx, output, &req.query, &updated)?,
+            &warnings,
         ))
     }
 
