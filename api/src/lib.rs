@@ -13,6 +13,8 @@ pub mod metrics;
 pub mod namespace_lifecycle;
 
 pub mod patch;
+mod proto_schema;
+pub mod protobuf;
 pub mod registry;
 pub mod request;
 pub mod resources;

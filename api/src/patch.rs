@@ -1079,7 +1079,14 @@ fn merge_patch_into_original(
             original_list.as_deref().unwrap_or(&[]),
             patch_list.as_deref().unwrap_or(&[]),
         ]);
-        let server_order = original_list.clone().unwrap_or_default();
+        let server_order = match (&original_list, &patch_list, &element_kind) {
+            (Some(o), Some(p), Ok(GoType::Map))
+                if meta.strategy == MERGE_DIRECTIVE && !meta.merge_key.is_empty() =>
+            {
+                aliased_live_order(o, p, meta.merge_key)
+            }
+            _ => original_list.clone().unwrap_or_default(),
+        };
         let merged = match (original_list, patch_list) {
             (Some(o), None) => o,
             (None, Some(p)) => match remove_directives(Value::Array(p)) {
@@ -1118,6 +1125,76 @@ fn merge_patch_into_original(
         }
     }
     Ok(())
+}
+
+/// The live list as upstream's `$setElementOrder` handling sees it once the list is merged.
+///
+/// Upstream orders the server-only elements by the live list it read before merging, but the
+/// merge reused that list's memory (Go slices): each `$patch: delete` shifted the following
+/// elements left in place (leaving the last one duplicated) and each appended patch element was
+/// written into the freed slots. Replaying those writes on the merge keys reproduces the order
+/// upstream ends up with (elements are only looked at through their merge key).
+fn aliased_live_order(original: &[Value], patch: &[Value], merge_key: &str) -> Vec<Value> {
+    let mut live: Vec<Value> = original.iter().map(|v| key_stub(v, merge_key)).collect();
+    let window = live.len();
+    let mut len = window;
+    let key_of = |v: &Value| v.as_object().and_then(|m| m.get(merge_key)).map(vkey);
+    let mut replace = false;
+    for p in patch {
+        let Some(m) = p.as_object() else {
+            return live;
+        };
+        match m.get(DIRECTIVE_MARKER).map(|d| d.as_str()) {
+            None => {}
+            Some(Some(DELETE_DIRECTIVE)) => {
+                let Some(target) = m.get(merge_key).map(vkey) else {
+                    return live;
+                };
+                while let Some(i) = live
+                    .get(..len)
+                    .and_then(|l| l.iter().position(|o| key_of(o).as_ref() == Some(&target)))
+                {
+                    for k in i..len.saturating_sub(1) {
+                        if let Some(next) = live.get(k + 1).cloned() {
+                            if let Some(slot) = live.get_mut(k) {
+                                *slot = next;
+                            }
+                        }
+                    }
+                    len -= 1;
+                }
+            }
+            Some(Some(REPLACE_DIRECTIVE)) => replace = true,
+            Some(_) => return live,
+        }
+    }
+    if replace {
+        return live;
+    }
+    let mut present: HashSet<VKey> = live.iter().take(len).filter_map(key_of).collect();
+    let mut moved = false;
+    for p in patch {
+        if p.get(DIRECTIVE_MARKER).is_some() {
+            continue;
+        }
+        let Some(key) = key_of(p) else {
+            return live;
+        };
+        if present.contains(&key) {
+            continue;
+        }
+        if !moved && len < window {
+            if let Some(slot) = live.get_mut(len) {
+                *slot = key_stub(p, merge_key);
+            }
+            len += 1;
+        } else {
+            // Appending beyond the original length moves to new memory: nothing more shows.
+            moved = true;
+        }
+        present.insert(key);
+    }
+    live
 }
 
 /// `validatePatchWithSetOrderList`: the patch list's items (deletions aside) must appear in the
@@ -1544,15 +1621,17 @@ fn validate_merge_key_in_list(merge_key: &str, list: &[Value]) -> Result<()> {
     Ok(())
 }
 
-/// `normalizeSliceOrder`: stable sort of `to_sort` by position in `order`; elements carrying
-/// `$patch: delete` go last.
+/// `normalizeSliceOrder`: sorts `to_sort` by position in `order` (with upstream's comparator:
+/// an element missing from `order` counts as smaller than anything, and Go's stable sort
+/// algorithm, since with that comparator the outcome depends on the algorithm); elements
+/// carrying `$patch: delete` go last.
 fn normalize_slice_order(
     to_sort: Vec<Value>,
     order: &[Value],
     merge_key: &str,
     kind: GoType,
 ) -> Result<Vec<Value>> {
-    let (mut to_sort, to_delete) = if kind == GoType::Map {
+    let (to_sort, to_delete) = if kind == GoType::Map {
         validate_merge_key_in_list(merge_key, &to_sort)?;
         validate_merge_key_in_list(merge_key, order)?;
         to_sort.into_iter().partition::<Vec<Value>, _>(|v| {
@@ -1562,13 +1641,144 @@ fn normalize_slice_order(
         (to_sort, Vec::new())
     };
     let pos = first_positions(order, merge_key, kind);
-    to_sort.sort_by_key(|v| {
-        pos.get(&order_key(v, merge_key, kind))
-            .copied()
-            .unwrap_or(usize::MAX)
+    let mut keyed: Vec<(Option<usize>, Value)> = to_sort
+        .into_iter()
+        .map(|v| (pos.get(&order_key(&v, merge_key, kind)).copied(), v))
+        .collect();
+    go_stable_sort(&mut keyed, |x, y| match (x.0, y.0) {
+        (Some(a), Some(b)) => a < b,
+        _ => true,
     });
-    to_sort.extend(to_delete);
-    Ok(to_sort)
+    let mut out: Vec<Value> = keyed.into_iter().map(|(_, v)| v).collect();
+    out.extend(to_delete);
+    Ok(out)
+}
+
+/// Go's `sort.SliceStable` (insertion sort of blocks of 20, then SymMerge), step for step.
+fn go_stable_sort<T>(data: &mut [T], less: impl Fn(&T, &T) -> bool) {
+    let n = data.len();
+    let mut block = 20;
+    let (mut a, mut b) = (0, block);
+    while b <= n {
+        go_insertion_sort(data, a, b, &less);
+        a = b;
+        b += block;
+    }
+    go_insertion_sort(data, a, n, &less);
+    while block < n {
+        a = 0;
+        b = 2 * block;
+        while b <= n {
+            go_sym_merge(data, a, a + block, b, &less);
+            a = b;
+            b += 2 * block;
+        }
+        let m = a + block;
+        if m < n {
+            go_sym_merge(data, a, m, n, &less);
+        }
+        block *= 2;
+    }
+}
+
+fn go_less<T>(data: &[T], i: usize, j: usize, less: &impl Fn(&T, &T) -> bool) -> bool {
+    match (data.get(i), data.get(j)) {
+        (Some(x), Some(y)) => less(x, y),
+        _ => false,
+    }
+}
+
+fn go_swap<T>(data: &mut [T], i: usize, j: usize) {
+    if i < data.len() && j < data.len() {
+        data.swap(i, j);
+    }
+}
+
+fn go_insertion_sort<T>(data: &mut [T], a: usize, b: usize, less: &impl Fn(&T, &T) -> bool) {
+    for i in a + 1..b {
+        let mut j = i;
+        while j > a && go_less(data, j, j - 1, less) {
+            go_swap(data, j, j - 1);
+            j -= 1;
+        }
+    }
+}
+
+fn go_sym_merge<T>(data: &mut [T], a: usize, m: usize, b: usize, less: &impl Fn(&T, &T) -> bool) {
+    if m - a == 1 {
+        let (mut i, mut j) = (m, b);
+        while i < j {
+            let h = (i + j) / 2;
+            if go_less(data, h, a, less) {
+                i = h + 1;
+            } else {
+                j = h;
+            }
+        }
+        for k in a..i.saturating_sub(1) {
+            go_swap(data, k, k + 1);
+        }
+        return;
+    }
+    if b - m == 1 {
+        let (mut i, mut j) = (a, m);
+        while i < j {
+            let h = (i + j) / 2;
+            if !go_less(data, m, h, less) {
+                i = h + 1;
+            } else {
+                j = h;
+            }
+        }
+        let mut k = m;
+        while k > i {
+            go_swap(data, k, k - 1);
+            k -= 1;
+        }
+        return;
+    }
+    let mid = (a + b) / 2;
+    let n = mid + m;
+    let (mut start, mut r) = if m > mid { (n - b, mid) } else { (a, m) };
+    let p = n - 1;
+    while start < r {
+        let c = (start + r) / 2;
+        if !go_less(data, p - c, c, less) {
+            start = c + 1;
+        } else {
+            r = c;
+        }
+    }
+    let end = n - start;
+    if start < m && m < end {
+        go_rotate(data, start, m, end);
+    }
+    if a < start && start < mid {
+        go_sym_merge(data, a, start, mid, less);
+    }
+    if mid < end && end < b {
+        go_sym_merge(data, mid, end, b, less);
+    }
+}
+
+fn go_rotate<T>(data: &mut [T], a: usize, m: usize, b: usize) {
+    let (mut i, mut j) = (m - a, b - m);
+    while i != j {
+        if i > j {
+            go_swap_range(data, m - i, m, j);
+            i -= j;
+        } else {
+            go_swap_range(data, m - i, m + j - i, i);
+            j -= i;
+        }
+    }
+    go_swap_range(data, m - i, m, i);
+}
+
+fn go_swap_range<T>(data: &mut [T], a: usize, b: usize, n: usize) {
+    for i in 0..n {
+        go_swap(data, a + i, b + i);
+    }
 }
 
 /// `mergeSortedSlice`: inserts each of `left` (server-only items) into `right` (patch items)
@@ -2193,6 +2403,63 @@ mod tests {
             out["spec"]["containers"],
             json!([{"name": "s"}, {"name": "b"}, {"name": "a"}, {"name": "n", "image": "n"}])
         );
+    }
+
+    #[test]
+    fn smp_set_element_order_with_server_only_items_and_deletions() {
+        // kubectl apply dropping "old" and adding "new" while the live object also has an
+        // element it never applied ("inj", say injected by a webhook). Upstream places the
+        // server-only element by the live list as its Go slices were rewritten during the merge
+        // (answer checked against apimachinery's code).
+        let doc = pod_with(json!([{"name": "app"}, {"name": "inj"}, {"name": "old"}]));
+        let out = smp(
+            doc,
+            json!({"spec": {"$setElementOrder/containers": [{"name": "app"}, {"name": "new"}],
+                            "containers": [{"name": "new", "image": "n"}, {"name": "old", "$patch": "delete"}]}}),
+            pod(),
+        );
+        assert_eq!(
+            out["spec"]["containers"],
+            json!([{"name": "app"}, {"name": "inj"}, {"name": "new", "image": "n"}])
+        );
+        let doc =
+            json!({"metadata": {"ownerReferences": [{"uid": "a"}, {"uid": "d", "name": "x"}]}});
+        let out = smp(
+            doc,
+            json!({"metadata": {"$setElementOrder/ownerReferences": [{"uid": "a"}, {"uid": "a"}],
+                                "ownerReferences": [{"uid": "a", "$patch": "delete"}, {"uid": "a", "kind": "K"},
+                                                    {"uid": "a", "$patch": "delete"}]}}),
+            pod(),
+        );
+        assert_eq!(
+            out["metadata"]["ownerReferences"],
+            json!([{"uid": "d", "name": "x"}, {"uid": "a", "kind": "K"}])
+        );
+    }
+
+    #[test]
+    fn smp_empty_set_element_order_sorts_like_go() {
+        // Nothing is found in an empty order list; upstream's comparator then calls every
+        // element smaller, and Go's insertion sort reverses the list.
+        let out = smp(
+            json!({"spec": {}}),
+            json!({"spec": {"$setElementOrder/containers": [], "containers": [{"name": "b"}, {"name": "a"}]}}),
+            pod(),
+        );
+        assert_eq!(
+            out["spec"]["containers"],
+            json!([{"name": "a"}, {"name": "b"}])
+        );
+        let mut v: Vec<u32> = (0..50).collect();
+        go_stable_sort(&mut v, |_, _| true);
+        let mut w: Vec<u32> = (0..50).rev().collect();
+        go_stable_sort(&mut w, |a, b| a < b);
+        assert_eq!(w, (0..50).collect::<Vec<_>>());
+        let mut x: Vec<(u32, u32)> = (0..100).map(|i| (i % 7, i)).collect();
+        go_stable_sort(&mut x, |a, b| a.0 < b.0);
+        let mut y = x.clone();
+        y.sort_by_key(|p| p.0);
+        assert_eq!(x, y);
     }
 
     #[test]

@@ -224,6 +224,8 @@ pub fn negotiate(headers: &HeaderMap) -> ApiResult<Output> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFormat {
     Json,
+    /// `application/vnd.kubernetes.protobuf` (what client-go's typed clients send).
+    Protobuf,
     Yaml,
     JsonPatch,
     MergePatch,
@@ -257,6 +259,7 @@ pub fn body_format(headers: &HeaderMap, patch: bool) -> ApiResult<BodyFormat> {
     match media.as_str() {
         "" | "application/json" => Ok(BodyFormat::Json),
         "application/yaml" | "application/x-yaml" | "text/yaml" => Ok(BodyFormat::Yaml),
+        "application/vnd.kubernetes.protobuf" => Ok(BodyFormat::Protobuf),
         _ => Err(ApiError::unknown_body_format()),
     }
 }

@@ -59,6 +59,14 @@ pub struct ResourceRequest {
 
 /// Parses a request body (JSON or YAML) into an object.
 pub fn decode_object(body: &[u8], format: BodyFormat, kind: &str) -> ApiResult<Value> {
+    if format == BodyFormat::Protobuf {
+        return crate::protobuf::decode_k8s_protobuf(body).map_err(|e| match e {
+            crate::protobuf::ProtobufError::UnknownKind { .. } => ApiError::unknown_body_format(),
+            e => ApiError::bad_request(format!(
+                "the object provided is unrecognized (must be of type {kind}): {e}"
+            )),
+        });
+    }
     let parsed: Result<Value, String> = match format {
         BodyFormat::Yaml => serde_yaml::from_slice::<Value>(body).map_err(|e| e.to_string()),
         _ => serde_json::from_slice::<Value>(body).map_err(|e| e.to_string()),
@@ -444,7 +452,10 @@ impl AppState {
     fn validate_fields(&self, ctx: &ResourceCtx, req: &ResourceRequest, body: Option<&[u8]>, obj: &Value) -> ApiResult<Vec<String>> {
         let mode = crate::field_validation::FieldValidation::parse(req.query.get("fieldValidation"))?;
         let json_body = body.filter(|_| {
-            !matches!(body_format(&req.headers, false), Ok(BodyFormat::Yaml))
+            !matches!(
+                body_format(&req.headers, false),
+                Ok(BodyFormat::Yaml | BodyFormat::Protobuf)
+            )
         });
         let root = crate::schema_meta::root_for_gvk(&ctx.info.group, &ctx.info.version, &ctx.info.kind);
         crate::field_validation::check(mode, &ctx.info.kind, &ctx.info.version, json_body, obj, root)
@@ -652,8 +663,13 @@ impl AppState {
         let body = if req.body.iter().all(u8::is_ascii_whitespace) {
             None
         } else {
-            let v: Value = serde_json::from_slice(&req.body)
-                .or_else(|_| serde_yaml::from_slice(&req.body))
+            let v: Value = if req.body.starts_with(crate::protobuf::MAGIC) {
+                crate::protobuf::decode_k8s_protobuf(&req.body).map_err(|e| e.to_string())
+            } else {
+                serde_json::from_slice(&req.body)
+                    .or_else(|_| serde_yaml::from_slice(&req.body))
+                    .map_err(|e| e.to_string())
+            }
                 .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
             Some(v)
         };
