@@ -2134,7 +2134,7 @@ fn path_item(ops: &[Op], flavor: Flavor, shared: &mut BTreeSet<&'static str>) ->
 
 /// Parameters sorted by name, then location (upstream's order).
 fn sort_args(args: &mut [Arg]) {
-    args.sort_by(|a, b| a.key().cmp(&b.key()));
+    args.sort_by_key(Arg::key);
 }
 
 fn answer_schema(answer: &Answer, flavor: Flavor) -> Value {

@@ -800,12 +800,11 @@ impl AppState {
 }
 
 fn patch_error(e: crate::patch::PatchError) -> ApiError {
-    let msg = e.to_string();
-    if msg.contains("test") && msg.contains("fail") {
-        ApiError::new(422, "Invalid", msg)
-    } else {
-        ApiError::bad_request(msg)
-    }
+    let reason = match e.reason() {
+        "" => "InternalError",
+        r => r,
+    };
+    ApiError::new(e.code(), reason, e.status_message())
 }
 
 /// `meta.k8s.io/v1 PartialObjectMetadata` of an object.
