@@ -17,8 +17,10 @@
 //! Beside [`apply_defaults`] this module carries what upstream does in admission plugins and
 //! registry strategies that shape a new object the same way: [`service_account_admission`],
 //! [`default_toleration_seconds`], [`priority_admission`], [`taint_nodes_by_condition`],
-//! [`storage_object_in_use_protection`], [`prepare_for_create`] (Job selector, DaemonSet
-//! template generation), [`prepare_for_update`] and [`service_update_carry_over`].
+//! [`storage_object_in_use_protection`], [`default_storage_class`], [`default_ingress_class`],
+//! [`prepare_for_create`] (Job selector, DaemonSet template generation),
+//! [`prepare_for_update`] and [`service_update_carry_over`]; and, for custom resources,
+//! [`apply_crd_schema_defaults`] and [`sort_keys_recursively`].
 //!
 //! The upstream order on create is: decode (defaults) → mutating admission → strategy
 //! `PrepareForCreate` / `Validate` → store → decode of the stored bytes (defaults again). The
@@ -374,11 +376,11 @@ pub fn service_account_admission_with(
 const SERVICE_ACCOUNT_VOLUME_PREFIX: &str = "kube-api-access-";
 const SERVICE_ACCOUNT_MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
-/// Whether the token volume carries the `openshift-service-ca.crt` projection the v1.36
-/// captures in `shared/upstream/defaults/pod-*.json` show (a fourth source after the token,
-/// `kube-root-ca.crt` and the namespace). Plain upstream Kubernetes projects only the first
-/// three; the kubelet must tolerate (or the controllers publish) that ConfigMap.
-pub const TOKEN_VOLUME_WITH_SERVICE_CA: bool = true;
+/// Whether the token volume carries an `openshift-service-ca.crt` projection, as the v1.36
+/// captures in `shared/upstream/defaults/pod-*.json` show (the capture cluster added it).
+/// Plain upstream Kubernetes projects only the token, `kube-root-ca.crt` and the namespace,
+/// and so does meso: nothing publishes that ConfigMap.
+pub const TOKEN_VOLUME_WITH_SERVICE_CA: bool = false;
 
 /// The projected volume source of the service account token volume.
 pub fn token_volume_source() -> Value {
@@ -612,6 +614,53 @@ pub fn storage_object_in_use_protection(kind: &str, obj: &mut Value) {
         list.push(json!(finalizer));
     }
     reorder(meta, OBJECT_META_ORDER);
+}
+
+/// The DefaultStorageClass admission plugin on PVC create: a claim without
+/// `spec.storageClassName` (absent or null; `""` asks for no class) and without the beta
+/// storage-class annotation gets the default StorageClass, `default_class`: the newest class
+/// annotated `storageclass.kubernetes.io/is-default-class: "true"`, looked up by the caller.
+pub fn default_storage_class(pvc: &mut Value, default_class: Option<&str>) {
+    let Some(name) = default_class else { return };
+    let annotated = pvc
+        .get("metadata")
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| a.get("volume.beta.kubernetes.io/storage-class"))
+        .is_some();
+    if annotated {
+        return;
+    }
+    if let Some(spec) = pvc.as_object_mut().and_then(|o| ensure_obj(o, "spec")) {
+        if is_unset(spec.get("storageClassName")) {
+            spec.insert("storageClassName".into(), json!(name));
+            reorder(spec, PVC_SPEC_ORDER);
+        }
+    }
+}
+
+/// The DefaultIngressClass admission plugin on Ingress create: an Ingress without
+/// `spec.ingressClassName` and without the `kubernetes.io/ingress.class` annotation gets the
+/// default IngressClass, `default_class` (annotated
+/// `ingressclass.kubernetes.io/is-default-class: "true"`, looked up by the caller).
+pub fn default_ingress_class(ingress: &mut Value, default_class: Option<&str>) {
+    let Some(name) = default_class else { return };
+    let annotated = ingress
+        .get("metadata")
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| a.get("kubernetes.io/ingress.class"))
+        .is_some();
+    if annotated {
+        return;
+    }
+    if let Some(spec) = ingress.as_object_mut().and_then(|o| ensure_obj(o, "spec")) {
+        if is_unset(spec.get("ingressClassName")) {
+            spec.insert("ingressClassName".into(), json!(name));
+            reorder(
+                spec,
+                &["ingressClassName", "defaultBackend", "tls", "rules"],
+            );
+        }
+    }
 }
 
 /// What upstream's registry strategies add to a new object beyond defaulting, for the kinds
@@ -1158,9 +1207,39 @@ fn sort_map(m: &mut Obj, key: &str) {
 }
 
 fn object_meta(m: &mut Obj) {
+    drop_zero_values(
+        m,
+        &[
+            "generateName",
+            "labels",
+            "annotations",
+            "ownerReferences",
+            "finalizers",
+        ],
+    );
     sort_map(m, "labels");
     sort_map(m, "annotations");
     reorder(m, OBJECT_META_ORDER);
+}
+
+/// Drops the listed fields when they hold their Go zero value (`""`, `false`, `0`, `[]`, `{}`
+/// or null): fields that are neither pointers nor written without `omitempty`, which Go's
+/// encoder leaves out.
+fn drop_zero_values(m: &mut Obj, keys: &[&str]) {
+    for key in keys {
+        let zero = match m.get(*key) {
+            Some(Value::Null) => true,
+            Some(Value::String(s)) => s.is_empty(),
+            Some(Value::Bool(b)) => !b,
+            Some(Value::Number(n)) => n.as_f64() == Some(0.0),
+            Some(Value::Array(a)) => a.is_empty(),
+            Some(Value::Object(o)) => o.is_empty(),
+            None => false,
+        };
+        if zero {
+            m.shift_remove(*key);
+        }
+    }
 }
 
 fn label_selector(m: &mut Obj) {
@@ -1324,11 +1403,38 @@ fn pod_spec(spec: &mut Obj) {
     }
     sort_map(spec, "nodeSelector");
     for t in objects_in(spec, "tolerations") {
+        drop_zero_values(t, &["key", "operator", "value", "effect"]);
         reorder(
             t,
             &["key", "operator", "value", "effect", "tolerationSeconds"],
         );
     }
+    drop_zero_values(
+        spec,
+        &[
+            "volumes",
+            "initContainers",
+            "ephemeralContainers",
+            "nodeSelector",
+            "serviceAccountName",
+            "serviceAccount",
+            "nodeName",
+            "hostNetwork",
+            "hostPID",
+            "hostIPC",
+            "imagePullSecrets",
+            "hostname",
+            "subdomain",
+            "tolerations",
+            "hostAliases",
+            "priorityClassName",
+            "readinessGates",
+            "overhead",
+            "topologySpreadConstraints",
+            "schedulingGates",
+            "resourceClaims",
+        ],
+    );
     reorder(spec, POD_SPEC_ORDER);
 }
 
@@ -1342,6 +1448,7 @@ fn container(c: &mut Obj) {
     default_str(c, "terminationMessagePolicy", "File");
     for p in objects_in(c, "ports") {
         default_str(p, "protocol", "TCP");
+        drop_zero_values(p, &["name", "hostPort", "hostIP"]);
         reorder(
             p,
             &["name", "hostPort", "containerPort", "protocol", "hostIP"],
@@ -1363,6 +1470,7 @@ fn container(c: &mut Obj) {
                 ],
             );
         }
+        drop_zero_values(e, &["value"]);
         reorder(e, &["name", "value", "valueFrom"]);
     }
     if let Some(res) = ensure_obj(c, "resources") {
@@ -1385,6 +1493,7 @@ fn container(c: &mut Obj) {
         reorder(l, &["postStart", "preStop", "stopSignal"]);
     }
     for m in objects_in(c, "volumeMounts") {
+        drop_zero_values(m, &["readOnly", "subPath", "subPathExpr"]);
         reorder(
             m,
             &[
@@ -1398,10 +1507,31 @@ fn container(c: &mut Obj) {
             ],
         );
     }
+    drop_zero_values(
+        c,
+        &[
+            "image",
+            "command",
+            "args",
+            "workingDir",
+            "ports",
+            "envFrom",
+            "env",
+            "resizePolicy",
+            "volumeMounts",
+            "volumeDevices",
+            "restartPolicyRules",
+            "stdin",
+            "stdinOnce",
+            "tty",
+            "targetContainerName",
+        ],
+    );
     reorder(c, CONTAINER_ORDER);
 }
 
 fn probe(p: &mut Obj) {
+    drop_zero_values(p, &["initialDelaySeconds"]);
     default_num(p, "timeoutSeconds", 1);
     default_num(p, "periodSeconds", 10);
     default_num(p, "successThreshold", 1);
@@ -1430,6 +1560,7 @@ fn object_field_selector(f: &mut Obj) {
 fn resource_requirements(res: &mut Obj) {
     resource_list_at(res, "limits");
     resource_list_at(res, "requests");
+    drop_zero_values(res, &["limits", "requests", "claims"]);
     reorder(res, &["limits", "requests", "claims"]);
 }
 
@@ -1846,6 +1977,7 @@ fn service(o: &mut Obj) {
                 p.insert("targetPort".into(), port);
             }
         }
+        drop_zero_values(p, &["name", "nodePort"]);
         reorder(
             p,
             &[
@@ -1879,6 +2011,22 @@ fn service(o: &mut Obj) {
         service_ip_families(spec);
     }
     sort_map(spec, "selector");
+    drop_zero_values(
+        spec,
+        &[
+            "ports",
+            "selector",
+            "clusterIP",
+            "clusterIPs",
+            "externalIPs",
+            "loadBalancerIP",
+            "loadBalancerSourceRanges",
+            "externalName",
+            "externalTrafficPolicy",
+            "healthCheckNodePort",
+            "publishNotReadyAddresses",
+        ],
+    );
     reorder(spec, SERVICE_SPEC_ORDER);
 
     if let Some(status) = ensure_obj(o, "status") {
@@ -2284,6 +2432,7 @@ fn resource_quota(o: &mut Obj) {
 
 fn deployment(o: &mut Obj) {
     if let Some(spec) = ensure_obj(o, "spec") {
+        drop_zero_values(spec, &["minReadySeconds", "paused"]);
         default_value(spec, "replicas", json!(1));
         if let Some(strategy) = ensure_obj(spec, "strategy") {
             default_str(strategy, "type", "RollingUpdate");
@@ -2336,6 +2485,7 @@ fn deployment(o: &mut Obj) {
 
 fn replica_set(o: &mut Obj) {
     if let Some(spec) = ensure_obj(o, "spec") {
+        drop_zero_values(spec, &["minReadySeconds"]);
         default_value(spec, "replicas", json!(1));
         selector_at(spec, "selector");
         if let Some(t) = ensure_obj(spec, "template") {
@@ -2365,6 +2515,7 @@ fn replica_set(o: &mut Obj) {
 
 fn stateful_set(o: &mut Obj) {
     if let Some(spec) = ensure_obj(o, "spec") {
+        drop_zero_values(spec, &["minReadySeconds"]);
         default_str(spec, "podManagementPolicy", "OrderedReady");
         if let Some(us) = ensure_obj(spec, "updateStrategy") {
             if is_empty_str(us.get("type")) {
@@ -2443,6 +2594,7 @@ fn stateful_set(o: &mut Obj) {
 
 fn daemon_set(o: &mut Obj) {
     if let Some(spec) = ensure_obj(o, "spec") {
+        drop_zero_values(spec, &["minReadySeconds"]);
         if let Some(us) = ensure_obj(spec, "updateStrategy") {
             default_str(us, "type", "RollingUpdate");
             if str_of(us, "type") == "RollingUpdate" {
@@ -3874,6 +4026,27 @@ mod tests {
         match kind.as_str() {
             "Pod" => {
                 o.shift_remove("status");
+                // The capture cluster's extra projection (see TOKEN_VOLUME_WITH_SERVICE_CA).
+                if !TOKEN_VOLUME_WITH_SERVICE_CA {
+                    if let Some(vols) = o
+                        .get_mut("spec")
+                        .and_then(|s| s.get_mut("volumes"))
+                        .and_then(Value::as_array_mut)
+                    {
+                        for v in vols {
+                            if let Some(srcs) = v
+                                .get_mut("projected")
+                                .and_then(|p| p.get_mut("sources"))
+                                .and_then(Value::as_array_mut)
+                            {
+                                srcs.retain(|s| {
+                                    s.get("configMap").and_then(|c| c.get("name"))
+                                        != Some(&json!("openshift-service-ca.crt"))
+                                });
+                            }
+                        }
+                    }
+                }
             }
             "Namespace" => {
                 if let Some(spec) = child(o, "spec") {
@@ -4198,6 +4371,61 @@ mod tests {
     }
 
     #[test]
+    fn go_zero_values_of_omitempty_fields_are_dropped() {
+        let mut d = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "d", "annotations": {}, "labels": {"a": "b"}},
+            "spec": {"paused": false, "minReadySeconds": 0, "selector": {"matchLabels": {"a": "b"}},
+                "template": {"metadata": {"labels": {"a": "b"}, "annotations": {}},
+                    "spec": {"hostNetwork": false, "imagePullSecrets": [], "nodeSelector": {},
+                        "tolerations": [], "affinity": {}, "serviceAccountName": "",
+                        "containers": [{"name": "c", "image": "x:1", "args": [], "stdin": false,
+                            "env": [{"name": "E", "value": ""}],
+                            "ports": [{"containerPort": 80, "hostPort": 0, "name": ""}],
+                            "resources": {"limits": {}},
+                            "livenessProbe": {"tcpSocket": {"port": 80}, "initialDelaySeconds": 0},
+                            "volumeMounts": [{"name": "v", "mountPath": "/v", "readOnly": false}]}]}}}});
+        defaults(&mut d);
+        assert_eq!(d["metadata"], json!({"name": "d", "labels": {"a": "b"}}));
+        let spec = &d["spec"];
+        assert!(spec.get("paused").is_none() && spec.get("minReadySeconds").is_none());
+        let t = &spec["template"];
+        assert_eq!(t["metadata"], json!({"labels": {"a": "b"}}));
+        let ps = t["spec"].as_object().unwrap();
+        for gone in [
+            "hostNetwork",
+            "imagePullSecrets",
+            "nodeSelector",
+            "tolerations",
+            "serviceAccountName",
+            "serviceAccount",
+        ] {
+            assert!(!ps.contains_key(gone), "{gone}");
+        }
+        assert_eq!(ps["affinity"], json!({}));
+        let c = &ps["containers"][0];
+        assert!(c.get("args").is_none() && c.get("stdin").is_none());
+        assert_eq!(c["env"], json!([{"name": "E"}]));
+        assert_eq!(
+            c["ports"],
+            json!([{"containerPort": 80, "protocol": "TCP"}])
+        );
+        assert_eq!(c["resources"], json!({}));
+        assert!(c["livenessProbe"].get("initialDelaySeconds").is_none());
+        assert_eq!(c["volumeMounts"], json!([{"name": "v", "mountPath": "/v"}]));
+
+        let mut svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+            "spec": {"type": "NodePort", "clusterIP": "", "publishNotReadyAddresses": false,
+                "ports": [{"port": 80, "nodePort": 0, "name": ""}]}});
+        defaults(&mut svc);
+        assert!(svc["spec"].get("clusterIP").is_none());
+        assert!(svc["spec"].get("publishNotReadyAddresses").is_none());
+        assert_eq!(
+            svc["spec"]["ports"],
+            json!([{"protocol": "TCP", "port": 80, "targetPort": 80}])
+        );
+    }
+
+    #[test]
     fn templates_get_podspec_defaults_but_not_pod_ones() {
         let mut rc = json!({"apiVersion": "v1", "kind": "ReplicationController",
             "metadata": {"name": "rc"},
@@ -4448,6 +4676,22 @@ mod tests {
             empty["spec"],
             json!({"replicas": 1, "mode": "fast", "opt": "x"})
         );
+    }
+
+    #[test]
+    fn default_classes() {
+        let mut pvc = json!({"spec": {"accessModes": ["ReadWriteOnce"]}});
+        default_storage_class(&mut pvc, Some("local-path"));
+        assert_eq!(pvc["spec"]["storageClassName"], "local-path");
+        let mut none = json!({"spec": {"storageClassName": ""}});
+        default_storage_class(&mut none, Some("local-path"));
+        assert_eq!(none["spec"]["storageClassName"], "");
+        let mut ing = json!({"metadata": {"annotations": {"kubernetes.io/ingress.class": "nginx"}}, "spec": {}});
+        default_ingress_class(&mut ing, Some("traefik"));
+        assert!(ing["spec"].get("ingressClassName").is_none());
+        let mut ing = json!({"spec": {"rules": []}});
+        default_ingress_class(&mut ing, Some("traefik"));
+        assert_eq!(ing["spec"]["ingressClassName"], "traefik");
     }
 
     #[test]

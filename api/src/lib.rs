@@ -4,8 +4,10 @@
 //! kinds lives in [`strategy`]. The resource table ([`resources`]) drives discovery,
 //! routing and (later) OpenAPI and RBAC.
 
+pub mod admission;
 pub mod auth;
 pub mod certs;
+pub mod defaults;
 pub mod errors;
 pub mod field_validation;
 pub mod meta;

@@ -425,7 +425,9 @@ impl Registry {
         } else {
             m.remove("namespace");
         }
+        crate::admission::admit_create(&self.store, ctx, &mut obj)?;
         ctx.strategy.prepare_for_create(&mut obj);
+        crate::admission::finish(ctx, &mut obj);
         self.validate(ctx, &obj, None, &name)?;
         if let Some(ns) = ctx.namespace.as_deref().filter(|_| ctx.info.namespaced()) {
             self.check_namespace(ns, true)?;
@@ -528,8 +530,10 @@ impl Registry {
                     return Err(ApiError::stale(ctx.group(), ctx.resource(), name));
                 }
             }
+            crate::admission::admit_update(ctx, &mut new, &current);
             ctx.strategy
                 .prepare_for_update(&mut new, &current, subresource);
+            crate::admission::finish(ctx, &mut new);
             if let Some(o) = new.as_object_mut() {
                 o.insert("apiVersion".into(), json!(ctx.info.api_version()));
                 o.insert("kind".into(), json!(ctx.info.kind));

@@ -87,10 +87,14 @@ pub fn generate_job_selector(job: &mut Value) {
         return;
     };
     for key in ["job-name", "batch.kubernetes.io/job-name"] {
-        labels.entry(key).or_insert_with(|| Value::String(name.clone()));
+        labels
+            .entry(key)
+            .or_insert_with(|| Value::String(name.clone()));
     }
     for key in ["controller-uid", "batch.kubernetes.io/controller-uid"] {
-        labels.entry(key).or_insert_with(|| Value::String(uid.clone()));
+        labels
+            .entry(key)
+            .or_insert_with(|| Value::String(uid.clone()));
     }
     let template_labels = labels.clone();
     if let Some(match_labels) =
@@ -537,8 +541,9 @@ fn dns1035_label_errors(v: &str) -> Vec<String> {
 /// `NameIsDNSSubdomain(name, prefix)`.
 fn subdomain_name_errors(name: &str, prefix: bool) -> Vec<String> {
     if prefix && name.len() > 1 && name.ends_with('-') {
-        let masked = format!("{}a", &name[..name.len() - 2]);
-        return dns1123_subdomain_errors(&masked);
+        if let Some(head) = name.get(..name.len() - 2) {
+            return dns1123_subdomain_errors(&format!("{head}a"));
+        }
     }
     dns1123_subdomain_errors(name)
 }
@@ -766,7 +771,9 @@ fn parse_quantity(s: &str) -> Option<Quantity> {
         "Pi" => (QFormat::BinarySI, 0, 50),
         "Ei" => (QFormat::BinarySI, 0, 60),
         other => {
-            let rest = other.strip_prefix('e').or_else(|| other.strip_prefix('E'))?;
+            let rest = other
+                .strip_prefix('e')
+                .or_else(|| other.strip_prefix('E'))?;
             let digits = rest.strip_prefix(['+', '-']).unwrap_or(rest);
             if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
                 return None;
@@ -798,10 +805,10 @@ impl Quantity {
         let sign = if self.nano < 0 { "-" } else { "" };
         let a = self.nano.unsigned_abs();
         let nano = NANO.unsigned_abs();
-        if self.format == QFormat::BinarySI && a >= 1024 * nano && a % nano == 0 {
+        if self.format == QFormat::BinarySI && a >= 1024 * nano && a.is_multiple_of(nano) {
             let mut n = a / nano;
             let mut exp = 0;
-            while exp < 6 && n % 1024 == 0 {
+            while exp < 6 && n.is_multiple_of(1024) {
                 n /= 1024;
                 exp += 1;
             }
@@ -810,7 +817,7 @@ impl Quantity {
         }
         let mut n = a;
         let mut exp: i32 = -9;
-        while exp < 18 && n % 1000 == 0 {
+        while exp < 18 && n.is_multiple_of(1000) {
             n /= 1000;
             exp += 3;
         }
@@ -875,7 +882,11 @@ fn check_label_selector(e: &mut Errs, sel: Option<&Value>, path: &str) {
                     );
                 }
             }
-            op => e.invalid(child(&p, "operator"), st(op), "not a valid selector operator"),
+            op => e.invalid(
+                child(&p, "operator"),
+                st(op),
+                "not a valid selector operator",
+            ),
         }
         check_qualified_name(e, gs(req, "key"), &child(&p, "key"));
         for (j, v) in values.iter().enumerate() {
@@ -928,7 +939,6 @@ struct PodCtx<'a> {
     grace: Option<i64>,
     restart_policy: &'a str,
     host_users: bool,
-    opts: PodOpts,
 }
 
 /// Volume sources in upstream's checking order: (JSON field, name in the "more than 1 volume
@@ -972,24 +982,30 @@ fn pod_spec(e: &mut Errs, spec: &Value, pod_name: Option<&str>, path: &str, opts
         e.required(child(path, "terminationGracePeriodSeconds"), "");
     }
     let sc = spec.get("securityContext").unwrap_or(&Value::Null);
-    let host_users = sc
-        .get("hostUsers")
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
-    let volumes = check_volumes(e, ga(spec, "volumes"), pod_name, &child(path, "volumes"), opts);
+    let host_users = sc.get("hostUsers").and_then(Value::as_bool).unwrap_or(true);
+    let volumes = check_volumes(
+        e,
+        ga(spec, "volumes"),
+        pod_name,
+        &child(path, "volumes"),
+        opts,
+    );
     let claim_names: BTreeSet<String> = ga(spec, "resourceClaims")
         .iter()
         .map(|c| gs(c, "name").to_string())
         .filter(|n| !n.is_empty())
         .collect();
-    check_pod_resource_claims(e, ga(spec, "resourceClaims"), &child(path, "resourceClaims"));
+    check_pod_resource_claims(
+        e,
+        ga(spec, "resourceClaims"),
+        &child(path, "resourceClaims"),
+    );
     let ctx = PodCtx {
         volumes,
         claim_names,
         grace,
         restart_policy: gs(spec, "restartPolicy"),
         host_users,
-        opts,
     };
     check_containers(e, ga(spec, "containers"), &ctx, &child(path, "containers"));
     check_init_containers(
@@ -1074,7 +1090,10 @@ fn pod_spec(e: &mut Errs, spec: &Value, pod_name: Option<&str>, path: &str, opts
     );
     if !host_users {
         if gb(spec, "hostNetwork") {
-            e.forbidden(child(path, "hostNetwork"), "when `pod.Spec.HostUsers` is false");
+            e.forbidden(
+                child(path, "hostNetwork"),
+                "when `pod.Spec.HostUsers` is false",
+            );
         }
         if gb(spec, "hostPID") {
             e.forbidden(child(path, "HostPID"), "when `pod.Spec.HostUsers` is false");
@@ -1147,8 +1166,7 @@ fn pod_spec(e: &mut Errs, spec: &Value, pod_name: Option<&str>, path: &str, opts
             }
             for list in ["initContainers", "containers", "ephemeralContainers"] {
                 for (i, c) in ga(spec, list).iter().enumerate() {
-                    if c
-                        .get("securityContext")
+                    if c.get("securityContext")
                         .and_then(|s| s.get("windowsOptions"))
                         .is_some_and(|w| !w.is_null())
                     {
@@ -1188,7 +1206,9 @@ fn check_pod_resource_claims(e: &mut Errs, claims: &[Value], path: &str) {
             names.insert(name);
         }
         let rc = claim.get("resourceClaimName").and_then(Value::as_str);
-        let rct = claim.get("resourceClaimTemplateName").and_then(Value::as_str);
+        let rct = claim
+            .get("resourceClaimTemplateName")
+            .and_then(Value::as_str);
         if rc.is_some() && rct.is_some() {
             e.invalid(
                 &p,
@@ -1275,7 +1295,10 @@ fn check_volume_source(
     for (field, err_name) in VOLUME_SOURCES {
         let Some(src) = get(vol, field) else { continue };
         if count > 0 {
-            e.forbidden(child(path, err_name), "may not specify more than 1 volume type");
+            e.forbidden(
+                child(path, err_name),
+                "may not specify more than 1 volume type",
+            );
             continue;
         }
         count += 1;
@@ -1350,10 +1373,8 @@ fn check_volume_source(
                     e.invalid(child(&p, "path"), st(np), "must be an absolute path");
                 }
             }
-            "persistentVolumeClaim" => {
-                if gs(src, "claimName").is_empty() {
-                    e.required(child(&p, "claimName"), "");
-                }
+            "persistentVolumeClaim" if gs(src, "claimName").is_empty() => {
+                e.required(child(&p, "claimName"), "");
             }
             "downwardAPI" => {
                 check_mode(e, src, "defaultMode", &p);
@@ -1595,7 +1616,11 @@ fn check_resource_field_selector(e: &mut Errs, fs: &Value, path: &str, volume: b
         && !resource.starts_with("requests.hugepages-")
         && !resource.starts_with("limits.hugepages-")
     {
-        e.not_supported(child(path, "resource"), st(resource), CONTAINER_RESOURCE_PATHS);
+        e.not_supported(
+            child(path, "resource"),
+            st(resource),
+            CONTAINER_RESOURCE_PATHS,
+        );
     }
     if let Some(d) = fs.get("divisor").and_then(quantity_of) {
         if d.nano != 0 {
@@ -1784,7 +1809,12 @@ fn check_init_containers(
             }
             check_probes(e, c, ctx.grace, &p);
         } else {
-            for field in ["lifecycle", "livenessProbe", "readinessProbe", "startupProbe"] {
+            for field in [
+                "lifecycle",
+                "livenessProbe",
+                "readinessProbe",
+                "startupProbe",
+            ] {
                 if get(c, field).is_some() {
                     e.forbidden(
                         child(&p, field),
@@ -1850,12 +1880,23 @@ fn check_container_common(e: &mut Errs, c: &Value, ctx: &PodCtx, path: &str) {
     check_env(e, ga(c, "env"), &child(path, "env"));
     check_env_from(e, ga(c, "envFrom"), &child(path, "envFrom"));
     check_volume_mounts(e, c, &devices, ctx, &child(path, "volumeMounts"));
-    check_volume_devices(e, ga(c, "volumeDevices"), &mounts, ctx, &child(path, "volumeDevices"));
+    check_volume_devices(
+        e,
+        ga(c, "volumeDevices"),
+        &mounts,
+        ctx,
+        &child(path, "volumeDevices"),
+    );
     check_pull_policy(e, gs(c, "imagePullPolicy"), &child(path, "imagePullPolicy"));
     if let Some(res) = get(c, "resources") {
         check_resource_requirements(e, res, &ctx.claim_names, &child(path, "resources"), false);
     }
-    check_resize_policy(e, ga(c, "resizePolicy"), ctx.restart_policy, &child(path, "resizePolicy"));
+    check_resize_policy(
+        e,
+        ga(c, "resizePolicy"),
+        ctx.restart_policy,
+        &child(path, "resizePolicy"),
+    );
     if let Some(sc) = get(c, "securityContext") {
         check_container_security_context(e, sc, ctx.host_users, &child(path, "securityContext"));
     }
@@ -1888,7 +1929,11 @@ fn check_container_ports(e: &mut Errs, ports: &[Value], path: &str) {
         }
         let hp = gi(port, "hostPort").unwrap_or(0);
         if hp != 0 && !valid_port_num(hp) {
-            e.invalid(child(&p, "hostPort"), Value::from(hp), &inclusive_range(1, 65535));
+            e.invalid(
+                child(&p, "hostPort"),
+                Value::from(hp),
+                &inclusive_range(1, 65535),
+            );
         }
         check_protocol(e, gs(port, "protocol"), &child(&p, "protocol"));
     }
@@ -1954,9 +1999,17 @@ fn check_env(e: &mut Errs, vars: &[Value], path: &str) {
                 "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
             );
         } else if !gs(ev, "value").is_empty() {
-            e.invalid(&fp, st(""), "may not be specified when `value` is not empty");
+            e.invalid(
+                &fp,
+                st(""),
+                "may not be specified when `value` is not empty",
+            );
         } else if n > 1 {
-            e.invalid(&fp, st(""), "may not have more than one field specified at a time");
+            e.invalid(
+                &fp,
+                st(""),
+                "may not have more than one field specified at a time",
+            );
         }
     }
 }
@@ -1986,9 +2039,17 @@ fn check_env_from(e: &mut Errs, sources: &[Value], path: &str) {
             }
         }
         if n == 0 {
-            e.invalid(path, st(""), "must specify one of: `configMapRef` or `secretRef`");
+            e.invalid(
+                path,
+                st(""),
+                "must specify one of: `configMapRef` or `secretRef`",
+            );
         } else if n > 1 {
-            e.invalid(path, st(""), "may not have more than one field specified at a time");
+            e.invalid(
+                path,
+                st(""),
+                "may not have more than one field specified at a time",
+            );
         }
     }
 }
@@ -2075,11 +2136,7 @@ fn check_volume_mounts(
         if let Some(mode) = propagation {
             let pp = child(path, "mountPropagation");
             if !["Bidirectional", "HostToContainer", "None"].contains(&mode) {
-                e.not_supported(
-                    &pp,
-                    st(mode),
-                    &["Bidirectional", "HostToContainer", "None"],
-                );
+                e.not_supported(&pp, st(mode), &["Bidirectional", "HostToContainer", "None"]);
             }
             if mode == "Bidirectional" && !privileged {
                 e.forbidden(
@@ -2158,7 +2215,11 @@ fn check_volume_devices(
             paths.insert(dp);
         }
         if mounts.contains_key(name) {
-            e.invalid(child(&p, "name"), st(name), "must not already exist in volumeMounts");
+            e.invalid(
+                child(&p, "name"),
+                st(name),
+                "must not already exist in volumeMounts",
+            );
         }
         if mounts.values().any(|m| *m == dp) {
             e.invalid(
@@ -2243,7 +2304,11 @@ fn check_resource_name(e: &mut Errs, name: &str, path: &str, pod_level: bool) {
         && !name.starts_with("hugepages-")
         && !name.starts_with("requests.hugepages-")
     {
-        e.invalid(path, st(name), "must be a standard resource type or fully qualified");
+        e.invalid(
+            path,
+            st(name),
+            "must be a standard resource type or fully qualified",
+        );
         if pod_level {
             return;
         }
@@ -2259,7 +2324,11 @@ fn check_resource_name(e: &mut Errs, name: &str, path: &str, pod_level: bool) {
             e.invalid(path, st(name), "must be a standard resource for containers");
         }
     } else if !is_native_resource(name) && !is_extended_resource(name) {
-        e.invalid(path, st(name), "doesn't follow extended resource name standard");
+        e.invalid(
+            path,
+            st(name),
+            "doesn't follow extended resource name standard",
+        );
     }
 }
 
@@ -2281,7 +2350,10 @@ fn check_huge_page_value(e: &mut Errs, name: &str, q: Quantity, path: &str) {
         e.invalid(
             path,
             Value::String(q.canonical()),
-            &format!("{} is not positive integer multiple of {name}", q.canonical()),
+            &format!(
+                "{} is not positive integer multiple of {name}",
+                q.canonical()
+            ),
         );
     }
 }
@@ -2350,7 +2422,10 @@ fn check_resource_requirements(
             }
             None => {
                 if !is_overcommit_allowed(name) {
-                    e.required(&lim_path, "Limit must be set for non overcommitable resources");
+                    e.required(
+                        &lim_path,
+                        "Limit must be set for non overcommitable resources",
+                    );
                 }
             }
         }
@@ -2365,7 +2440,7 @@ fn check_resource_requirements(
     if !lim_cpu_mem && !req_cpu_mem && (req_huge || lim_huge) {
         e.forbidden(path, "HugePages require cpu or memory");
     }
-    let mut names = BTreeSet::new();
+    let mut names: BTreeSet<String> = BTreeSet::new();
     for (i, claim) in ga(res, "claims").iter().enumerate() {
         let p = index(&child(path, "claims"), i);
         let name = gs(claim, "name");
@@ -2409,7 +2484,10 @@ fn check_resource_requirements(
 
 fn check_pod_resources(e: &mut Errs, res: &Value, ctx: &PodCtx, path: &str) {
     if get(res, "claims").is_some() {
-        e.forbidden(child(path, "claims"), "claims cannot be set for Resources at pod-level");
+        e.forbidden(
+            child(path, "claims"),
+            "claims cannot be set for Resources at pod-level",
+        );
     }
     check_resource_requirements(e, res, &ctx.claim_names, path, true);
 }
@@ -2475,7 +2553,11 @@ fn check_probes(e: &mut Errs, c: &Value, grace: Option<i64>, path: &str) {
                 );
             }
         } else if success != 1 {
-            e.invalid(child(&p, "successThreshold"), Value::from(success), "must be 1");
+            e.invalid(
+                child(&p, "successThreshold"),
+                Value::from(success),
+                "must be 1",
+            );
         }
     }
 }
@@ -2579,7 +2661,11 @@ fn check_port_num_or_name(e: &mut Errs, port: Option<&Value>, path: &str) {
 fn check_id(e: &mut Errs, v: &Value, field: &str, path: &str) {
     if let Some(id) = gi(v, field) {
         if !(0..=0xffff_ffff).contains(&id) {
-            e.invalid(child(path, field), Value::from(id), &inclusive_range(0, 0xffff_ffff));
+            e.invalid(
+                child(path, field),
+                Value::from(id),
+                &inclusive_range(0, 0xffff_ffff),
+            );
         }
     }
 }
@@ -2591,7 +2677,10 @@ fn check_seccomp_profile(e: &mut Errs, sp: Option<&Value>, path: &str) {
     let t = gs(sp, "type");
     match t {
         "Localhost" | "RuntimeDefault" | "Unconfined" => {}
-        "" => e.required(child(path, "type"), "type is required when seccompProfile is set"),
+        "" => e.required(
+            child(path, "type"),
+            "type is required when seccompProfile is set",
+        ),
         other => e.not_supported(
             child(path, "type"),
             st(other),
@@ -2654,7 +2743,10 @@ fn check_apparmor_profile(e: &mut Errs, ap: Option<&Value>, path: &str) {
                 );
             }
         }
-        "" => e.required(child(path, "type"), "type is required when appArmorProfile is set"),
+        "" => e.required(
+            child(path, "type"),
+            "type is required when appArmorProfile is set",
+        ),
         other => e.not_supported(
             child(path, "type"),
             st(other),
@@ -2698,7 +2790,11 @@ fn check_container_security_context(e: &mut Errs, sc: &Value, host_users: bool, 
             }
         }
     }
-    check_apparmor_profile(e, sc.get("appArmorProfile"), &child(path, "appArmorProfile"));
+    check_apparmor_profile(
+        e,
+        sc.get("appArmorProfile"),
+        &child(path, "appArmorProfile"),
+    );
 }
 
 fn check_pod_security_context(e: &mut Errs, spec: &Value, path: &str) {
@@ -2741,7 +2837,11 @@ fn check_pod_security_context(e: &mut Errs, spec: &Value, path: &str) {
             e.duplicate(&p, st(name));
         }
         if gb(spec, "hostNetwork") && (name.starts_with("net.") || name.starts_with("net/")) {
-            e.invalid(&p, st(name), "may not be specified when 'hostNetwork' is true");
+            e.invalid(
+                &p,
+                st(name),
+                "may not be specified when 'hostNetwork' is true",
+            );
         } else if gb(spec, "hostIPC")
             && (name.starts_with("kernel.shm")
                 || name.starts_with("kernel/shm")
@@ -2766,7 +2866,11 @@ fn check_pod_security_context(e: &mut Errs, spec: &Value, path: &str) {
         }
     }
     check_seccomp_profile(e, sc.get("seccompProfile"), &child(path, "seccompProfile"));
-    check_apparmor_profile(e, sc.get("appArmorProfile"), &child(path, "appArmorProfile"));
+    check_apparmor_profile(
+        e,
+        sc.get("appArmorProfile"),
+        &child(path, "appArmorProfile"),
+    );
     if let Some(p) = sc.get("supplementalGroupsPolicy").and_then(Value::as_str) {
         if p != "Merge" && p != "Strict" {
             e.not_supported(
@@ -2884,7 +2988,11 @@ fn check_dns_config(e: &mut Errs, spec: &Value, path: &str) {
         );
     }
     for (i, n) in ns.iter().enumerate() {
-        check_ip(e, n.as_str().unwrap_or(""), &index(&child(path, "nameservers"), i));
+        check_ip(
+            e,
+            n.as_str().unwrap_or(""),
+            &index(&child(path, "nameservers"), i),
+        );
     }
     let searches = ga(cfg, "searches");
     if searches.len() > 32 {
@@ -2958,7 +3066,11 @@ fn check_node_selector_requirement(e: &mut Errs, rq: &Value, strict_values: bool
                 );
             }
         }
-        other => e.invalid(child(path, "operator"), st(other), "not a valid selector operator"),
+        other => e.invalid(
+            child(path, "operator"),
+            st(other),
+            "not a valid selector operator",
+        ),
     }
     check_qualified_name(e, gs(rq, "key"), &child(path, "key"));
     if strict_values {
@@ -2992,7 +3104,11 @@ fn check_node_selector_term(e: &mut Errs, term: &Value, strict_values: bool, pat
                     );
                 }
             }
-            other => e.invalid(child(&p, "operator"), st(other), "not a valid selector operator"),
+            other => e.invalid(
+                child(&p, "operator"),
+                st(other),
+                "not a valid selector operator",
+            ),
         }
         let k = gs(rq, "key");
         if k != "metadata.name" {
@@ -3022,7 +3138,11 @@ fn check_node_selector(e: &mut Errs, ns: &Value, path: &str) {
 
 fn check_pod_affinity_term(e: &mut Errs, term: &Value, path: &str) {
     check_label_selector(e, term.get("labelSelector"), &child(path, "labelSelector"));
-    check_label_selector(e, term.get("namespaceSelector"), &child(path, "namespaceSelector"));
+    check_label_selector(
+        e,
+        term.get("namespaceSelector"),
+        &child(path, "namespaceSelector"),
+    );
     for ns in ga(term, "namespaces") {
         let ns = ns.as_str().unwrap_or("");
         for msg in dns1123_label_errors(ns) {
@@ -3186,7 +3306,11 @@ fn check_topology_spread(e: &mut Errs, constraints: &[Value], path: &str) {
                 let kp = index(&child(&p, "matchLabelKeys"), j);
                 check_qualified_name(e, k, &kp);
                 if sel_keys.contains(k) {
-                    e.invalid(&kp, st(k), "exists in both matchLabelKeys and labelSelector");
+                    e.invalid(
+                        &kp,
+                        st(k),
+                        "exists in both matchLabelKeys and labelSelector",
+                    );
                 }
             }
         }
@@ -3353,21 +3477,20 @@ fn pod(e: &mut Errs, obj: &Value, old: Option<&Value>) {
 fn pod_update(e: &mut Errs, obj: &Value, old: &Value) {
     let spec = obj.get("spec").unwrap_or(&Value::Null);
     let old_spec = old.get("spec").unwrap_or(&Value::Null);
-    for (k, verb) in [
-        ("kubernetes.io/config.mirror", "mirror pod annotation"),
-    ] {
-        let new_v = obj.get("metadata").and_then(|m| m.get("annotations")).and_then(|a| a.get(k));
-        let old_v = old.get("metadata").and_then(|m| m.get("annotations")).and_then(|a| a.get(k));
-        match (old_v, new_v) {
-            (Some(o), n) if n != Some(o) => e.forbidden(
-                key("metadata.annotations", k),
-                &format!("may not remove or update {verb}"),
-            ),
-            (None, Some(_)) => {
-                e.forbidden(key("metadata.annotations", k), &format!("may not add {verb}"))
-            }
-            _ => {}
-        }
+    let mirror = |o: &Value| {
+        o.get("metadata")
+            .and_then(|m| m.get("annotations"))
+            .and_then(|a| a.get("kubernetes.io/config.mirror"))
+            .cloned()
+    };
+    let mirror_path = key("metadata.annotations", "kubernetes.io/config.mirror");
+    match (mirror(old), mirror(obj)) {
+        (Some(o), n) if n.as_ref() != Some(&o) => e.forbidden(
+            &mirror_path,
+            "may not remove or update mirror pod annotation",
+        ),
+        (None, Some(_)) => e.forbidden(&mirror_path, "may not add mirror pod annotation"),
+        _ => {}
     }
     for list in ["containers", "initContainers"] {
         let new_c = ga(spec, list);
@@ -3578,7 +3701,12 @@ fn spec_diff(old: &Value, new: &Value) -> String {
         }
     }
     let mut lines = Vec::new();
-    walk("", &normalize(old, false), &normalize(new, false), &mut lines);
+    walk(
+        "",
+        &normalize(old, false),
+        &normalize(new, false),
+        &mut lines,
+    );
     format!("  {{\n{}\n  }}\n", lines.join("\n"))
 }
 
@@ -3631,13 +3759,21 @@ fn replication_controller(e: &mut Errs, obj: &Value) {
     }
 }
 
-const ACCESS_MODES: &[&str] = &["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"];
+const ACCESS_MODES: &[&str] = &[
+    "ReadOnlyMany",
+    "ReadWriteMany",
+    "ReadWriteOnce",
+    "ReadWriteOncePod",
+];
 
 /// `ValidatePersistentVolumeClaimSpec`.
 fn check_pvc_spec(e: &mut Errs, spec: &Value, path: &str) {
     let modes = ga(spec, "accessModes");
     if modes.is_empty() {
-        e.required(child(path, "accessModes"), "at least 1 access mode is required");
+        e.required(
+            child(path, "accessModes"),
+            "at least 1 access mode is required",
+        );
     }
     if get(spec, "selector").is_some() {
         check_label_selector(e, spec.get("selector"), &child(path, "selector"));
@@ -3740,7 +3876,10 @@ fn check_pvc_spec(e: &mut Errs, spec: &Value, path: &str) {
             );
         }
     }
-    if let Some(vac) = spec.get("volumeAttributesClassName").and_then(Value::as_str) {
+    if let Some(vac) = spec
+        .get("volumeAttributesClassName")
+        .and_then(Value::as_str)
+    {
         if !vac.is_empty() {
             check_dns1123_subdomain(e, vac, &child(path, "volumeAttributesClassName"));
         }
@@ -3860,9 +3999,17 @@ fn pvc(e: &mut Errs, obj: &Value, old: Option<&Value>) {
             "field can not be less than status.capacity",
         );
     }
-    e.immutable("volumeMode", spec.get("volumeMode"), old_spec.get("volumeMode"));
-    let old_vac = old_spec.get("volumeAttributesClassName").and_then(Value::as_str);
-    let new_vac = spec.get("volumeAttributesClassName").and_then(Value::as_str);
+    e.immutable(
+        "volumeMode",
+        spec.get("volumeMode"),
+        old_spec.get("volumeMode"),
+    );
+    let old_vac = old_spec
+        .get("volumeAttributesClassName")
+        .and_then(Value::as_str);
+    let new_vac = spec
+        .get("volumeAttributesClassName")
+        .and_then(Value::as_str);
     if old_vac.is_some() && old_vac != new_vac {
         match new_vac {
             None => e.forbidden(
@@ -3930,13 +4077,22 @@ fn service_spec(e: &mut Errs, svc: &Value, spec: &Value) {
         ),
         "ExternalName" => {
             if !ga(spec, "clusterIPs").is_empty() {
-                e.forbidden("spec.clusterIPs", "may not be set for ExternalName services");
+                e.forbidden(
+                    "spec.clusterIPs",
+                    "may not be set for ExternalName services",
+                );
             }
             if !ga(spec, "ipFamilies").is_empty() {
-                e.forbidden("spec.ipFamilies", "may not be set for ExternalName services");
+                e.forbidden(
+                    "spec.ipFamilies",
+                    "may not be set for ExternalName services",
+                );
             }
             if get(spec, "ipFamilyPolicy").is_some() {
-                e.forbidden("spec.ipFamilyPolicy", "may not be set for ExternalName services");
+                e.forbidden(
+                    "spec.ipFamilyPolicy",
+                    "may not be set for ExternalName services",
+                );
             }
             let cname = gs(spec, "externalName");
             let cname = cname.strip_suffix('.').unwrap_or(cname);
@@ -3962,7 +4118,11 @@ fn service_spec(e: &mut Errs, svc: &Value, spec: &Value) {
         }
         let pn = gi(port, "port").unwrap_or(0);
         if !valid_port_num(pn) {
-            e.invalid(child(&p, "port"), Value::from(pn), &inclusive_range(1, 65535));
+            e.invalid(
+                child(&p, "port"),
+                Value::from(pn),
+                &inclusive_range(1, 65535),
+            );
         }
         check_protocol(e, gs(port, "protocol"), &child(&p, "protocol"));
         check_port_num_or_name(e, port.get("targetPort"), &child(&p, "targetPort"));
@@ -4139,9 +4299,11 @@ fn service_spec(e: &mut Errs, svc: &Value, spec: &Value) {
             }
         }
         Some("Cluster" | "Local") => {}
-        Some(other) => {
-            e.not_supported("spec.internalTrafficPolicy", st(other), &["Cluster", "Local"])
-        }
+        Some(other) => e.not_supported(
+            "spec.internalTrafficPolicy",
+            st(other),
+            &["Cluster", "Local"],
+        ),
     }
     if let Some(td) = spec.get("trafficDistribution").and_then(Value::as_str) {
         if !matches!(td, "PreferClose" | "PreferSameZone" | "PreferSameNode") {
@@ -4266,7 +4428,11 @@ fn service_cluster_ips(e: &mut Errs, spec: &Value) {
         }
     }
     if ips.len() > 2 {
-        e.invalid("spec.clusterIPs", ips_value.clone(), "may only hold up to 2 values");
+        e.invalid(
+            "spec.clusterIPs",
+            ips_value.clone(),
+            "may only hold up to 2 values",
+        );
     }
     if invalid_ips {
         return;
@@ -4337,7 +4503,11 @@ fn service_update(e: &mut Errs, spec: &Value, old: &Value) {
                     );
                 }
                 if !old_ips.is_empty() && !ips.is_empty() && ips[0] != old_ips[0] {
-                    e.invalid("spec.clusterIPs[0]", ips_value.clone(), "may not change once set");
+                    e.invalid(
+                        "spec.clusterIPs[0]",
+                        ips_value.clone(),
+                        "may not change once set",
+                    );
                 }
                 if ips.len() == 1 && !single_stack {
                     e.invalid(
@@ -4347,7 +4517,11 @@ fn service_update(e: &mut Errs, spec: &Value, old: &Value) {
                     );
                 }
             } else if !old_ips.is_empty() && ips[0] != old_ips[0] {
-                e.invalid("spec.clusterIPs[0]", ips_value.clone(), "may not change once set");
+                e.invalid(
+                    "spec.clusterIPs[0]",
+                    ips_value.clone(),
+                    "may not change once set",
+                );
             }
         }
         let fams = ga(spec, "ipFamilies");
@@ -4373,7 +4547,11 @@ fn service_update(e: &mut Errs, spec: &Value, old: &Value) {
                     );
                 }
                 if !fams.is_empty() && fams[0] != old_fams[0] {
-                    e.invalid("spec.ipFamilies[0]", ips_value.clone(), "may not change once set");
+                    e.invalid(
+                        "spec.ipFamilies[0]",
+                        ips_value.clone(),
+                        "may not change once set",
+                    );
                 }
                 if fams.len() == 1 && !single_stack {
                     e.invalid(
@@ -4383,7 +4561,11 @@ fn service_update(e: &mut Errs, spec: &Value, old: &Value) {
                     );
                 }
             } else if !old_fams.is_empty() && !fams.is_empty() && fams[0] != old_fams[0] {
-                e.invalid("spec.ipFamilies[0]", ips_value.clone(), "may not change once set");
+                e.invalid(
+                    "spec.ipFamilies[0]",
+                    ips_value.clone(),
+                    "may not change once set",
+                );
             }
         }
     }
@@ -4393,13 +4575,14 @@ fn service_update(e: &mut Errs, spec: &Value, old: &Value) {
     {
         e.invalid(
             "spec.loadBalancerClass",
-            spec.get("loadBalancerClass").cloned().unwrap_or(Value::Null),
+            spec.get("loadBalancerClass")
+                .cloned()
+                .unwrap_or(Value::Null),
             "may not change once set",
         );
     }
-    let needs_hc = |s: &Value| {
-        gs(s, "type") == "LoadBalancer" && gs(s, "externalTrafficPolicy") == "Local"
-    };
+    let needs_hc =
+        |s: &Value| gs(s, "type") == "LoadBalancer" && gs(s, "externalTrafficPolicy") == "Local";
     if needs_hc(old)
         && needs_hc(spec)
         && gi(spec, "healthCheckNodePort") != gi(old, "healthCheckNodePort")
@@ -4445,7 +4628,11 @@ fn config_map(e: &mut Errs, obj: &Value, old: Option<&Value>) {
             e.invalid(key("data", k), st(k), &msg);
         }
         if binary.is_some_and(|b| b.contains_key(k.as_str())) {
-            e.invalid(key("data", k), st(k), "duplicate of key present in binaryData");
+            e.invalid(
+                key("data", k),
+                st(k),
+                "duplicate of key present in binaryData",
+            );
         }
         total += v.as_str().map_or(0, str::len);
     }
@@ -4534,16 +4721,12 @@ fn secret(e: &mut Errs, obj: &Value, old: Option<&Value>) {
                 }
             }
         }
-        "kubernetes.io/basic-auth" => {
-            if !has("username") && !has("password") {
-                e.required("data[username]", "");
-                e.required("data[password]", "");
-            }
+        "kubernetes.io/basic-auth" if !has("username") && !has("password") => {
+            e.required("data[username]", "");
+            e.required("data[password]", "");
         }
-        "kubernetes.io/ssh-auth" => {
-            if decoded("ssh-privatekey").is_none_or(|b| b.is_empty()) {
-                e.required("data[ssh-privatekey]", "");
-            }
+        "kubernetes.io/ssh-auth" if decoded("ssh-privatekey").is_none_or(|b| b.is_empty()) => {
+            e.required("data[ssh-privatekey]", "");
         }
         "kubernetes.io/tls" => {
             if !has("tls.crt") {
@@ -4731,7 +4914,11 @@ fn endpoints(e: &mut Errs, obj: &Value) {
             }
             let pn = gi(port, "port").unwrap_or(0);
             if !valid_port_num(pn) {
-                e.invalid(child(&pp, "port"), Value::from(pn), &inclusive_range(1, 65535));
+                e.invalid(
+                    child(&pp, "port"),
+                    Value::from(pn),
+                    &inclusive_range(1, 65535),
+                );
             }
             check_protocol(e, gs(port, "protocol"), &child(&pp, "protocol"));
             if let Some(ap) = port.get("appProtocol").and_then(Value::as_str) {
@@ -4791,7 +4978,11 @@ fn event_reporting_fields(e: &mut Errs, obj: &Value, controller_field: &str, not
         e.required("reportingInstance", "");
     }
     if instance.len() > 128 {
-        e.invalid("reportingInstance", st(""), "can have at most 128 characters");
+        e.invalid(
+            "reportingInstance",
+            st(""),
+            "can have at most 128 characters",
+        );
     }
     let action = gs(obj, "action");
     if action.is_empty() {
@@ -4882,7 +5073,12 @@ fn selector_immutable(group: &str, version: &str) -> bool {
 
 /// The selector checks shared by Deployment, ReplicaSet and StatefulSet; `None` when
 /// `LabelSelectorAsSelector` fails.
-fn workload_selector(e: &mut Errs, spec: &Value, kind: &str, conversion_detail: &str) -> Option<LabelSelector> {
+fn workload_selector(
+    e: &mut Errs,
+    spec: &Value,
+    kind: &str,
+    conversion_detail: &str,
+) -> Option<LabelSelector> {
     let sel = get(spec, "selector");
     match sel {
         None => e.required("spec.selector", ""),
@@ -5033,7 +5229,10 @@ fn deployment(e: &mut Errs, group: &str, version: &str, obj: &Value, old: Option
     }
     let min_ready = gi(spec, "minReadySeconds").unwrap_or(0);
     e.nonnegative("spec.minReadySeconds", Some(min_ready));
-    e.nonnegative("spec.revisionHistoryLimit", gi(spec, "revisionHistoryLimit"));
+    e.nonnegative(
+        "spec.revisionHistoryLimit",
+        gi(spec, "revisionHistoryLimit"),
+    );
     if let Some(pds) = gi(spec, "progressDeadlineSeconds") {
         e.nonnegative("spec.progressDeadlineSeconds", Some(pds));
         if pds <= min_ready {
@@ -5066,7 +5265,10 @@ fn immutable_selector(e: &mut Errs, spec: &Value, old: &Value) {
 fn replica_set(e: &mut Errs, group: &str, version: &str, obj: &Value, old: Option<&Value>) {
     let spec = obj.get("spec").unwrap_or(&Value::Null);
     e.nonnegative("spec.replicas", Some(gi(spec, "replicas").unwrap_or(0)));
-    e.nonnegative("spec.minReadySeconds", Some(gi(spec, "minReadySeconds").unwrap_or(0)));
+    e.nonnegative(
+        "spec.minReadySeconds",
+        Some(gi(spec, "minReadySeconds").unwrap_or(0)),
+    );
     if let Some(sel) = workload_selector(e, spec, "deployment", "invalid label selector") {
         replica_set_template(
             e,
@@ -5107,7 +5309,10 @@ fn stateful_set_spec(e: &mut Errs, spec: &Value) {
         "RollingUpdate" => {
             if let Some(ru) = get(us, "rollingUpdate") {
                 let p = "spec.updateStrategy.rollingUpdate";
-                e.nonnegative(&child(p, "partition"), Some(gi(ru, "partition").unwrap_or(0)));
+                e.nonnegative(
+                    &child(p, "partition"),
+                    Some(gi(ru, "partition").unwrap_or(0)),
+                );
                 if let Some(mu) = get(ru, "maxUnavailable") {
                     let mp = child(p, "maxUnavailable");
                     check_positive_int_or_percent(e, Some(mu), &mp);
@@ -5137,7 +5342,10 @@ fn stateful_set_spec(e: &mut Errs, spec: &Value) {
         }
     }
     e.nonnegative("spec.replicas", Some(gi(spec, "replicas").unwrap_or(0)));
-    e.nonnegative("spec.minReadySeconds", Some(gi(spec, "minReadySeconds").unwrap_or(0)));
+    e.nonnegative(
+        "spec.minReadySeconds",
+        Some(gi(spec, "minReadySeconds").unwrap_or(0)),
+    );
     if let Some(ord) = get(spec, "ordinals") {
         e.nonnegative("spec.ordinals.start", Some(gi(ord, "start").unwrap_or(0)));
     }
@@ -5231,7 +5439,10 @@ fn daemon_set(e: &mut Errs, group: &str, version: &str, obj: &Value, old: Option
             "activeDeadlineSeconds in DaemonSet is not Supported",
         );
     }
-    e.nonnegative("spec.minReadySeconds", Some(gi(spec, "minReadySeconds").unwrap_or(0)));
+    e.nonnegative(
+        "spec.minReadySeconds",
+        Some(gi(spec, "minReadySeconds").unwrap_or(0)),
+    );
     let us = spec.get("updateStrategy").unwrap_or(&Value::Null);
     match gs(us, "type") {
         "OnDelete" => {}
@@ -5263,7 +5474,10 @@ fn daemon_set(e: &mut Errs, group: &str, version: &str, obj: &Value, old: Option
             &["RollingUpdate", "OnDelete"],
         ),
     }
-    e.nonnegative("spec.revisionHistoryLimit", gi(spec, "revisionHistoryLimit"));
+    e.nonnegative(
+        "spec.revisionHistoryLimit",
+        gi(spec, "revisionHistoryLimit"),
+    );
     if let Some(old) = old {
         if selector_immutable(group, version) {
             immutable_selector(e, spec, old);
@@ -5330,7 +5544,11 @@ fn job(e: &mut Errs, obj: &Value, old: Option<&Value>) {
             expected.insert("job-name".into(), st(name));
             if let Some(s) = as_selector(Some(sel)) {
                 if !s.matches(Some(&expected)) {
-                    e.invalid("spec.selector", selector_value(sel), "`selector` not auto-generated");
+                    e.invalid(
+                        "spec.selector",
+                        selector_value(sel),
+                        "`selector` not auto-generated",
+                    );
                 }
             }
         }
@@ -5354,7 +5572,11 @@ fn job(e: &mut Errs, obj: &Value, old: Option<&Value>) {
     job_spec(e, spec);
     let indexed = gs(spec, "completionMode") == "Indexed";
     if !indexed {
-        e.immutable("spec.completions", spec.get("completions"), old_spec.get("completions"));
+        e.immutable(
+            "spec.completions",
+            spec.get("completions"),
+            old_spec.get("completions"),
+        );
     } else if !semantic_eq(
         spec.get("completions").unwrap_or(&Value::Null),
         old_spec.get("completions").unwrap_or(&Value::Null),
@@ -5369,7 +5591,11 @@ fn job(e: &mut Errs, obj: &Value, old: Option<&Value>) {
             }
         }
     }
-    e.immutable("spec.selector", spec.get("selector"), old_spec.get("selector"));
+    e.immutable(
+        "spec.selector",
+        spec.get("selector"),
+        old_spec.get("selector"),
+    );
     let old_template = old_spec.get("template").unwrap_or(&Value::Null);
     let suspended = gb(old_spec, "suspend");
     let not_started = old
@@ -5398,8 +5624,14 @@ fn job(e: &mut Errs, obj: &Value, old: Option<&Value>) {
                         None => os.remove(f),
                     };
                 }
-                let new_na = nspec.get("affinity").and_then(|a| a.get("nodeAffinity")).cloned();
-                match (nspec.get("affinity").filter(|a| !a.is_null()), os.get_mut("affinity")) {
+                let new_na = nspec
+                    .get("affinity")
+                    .and_then(|a| a.get("nodeAffinity"))
+                    .cloned();
+                match (
+                    nspec.get("affinity").filter(|a| !a.is_null()),
+                    os.get_mut("affinity"),
+                ) {
                     (None, Some(oa)) => {
                         if let Some(oam) = oa.as_object_mut() {
                             oam.remove("nodeAffinity");
@@ -5506,7 +5738,10 @@ fn job_spec_body(e: &mut Errs, spec: &Value, path: &str) {
         }
         if mode == "Indexed" {
             if completions.is_none() {
-                e.required(child(path, "completions"), "when completion mode is Indexed");
+                e.required(
+                    child(path, "completions"),
+                    "when completion mode is Indexed",
+                );
             }
             if let Some(p) = parallelism.filter(|p| *p > MAX_PARALLELISM_INDEXED) {
                 e.invalid(
@@ -5583,7 +5818,12 @@ fn job_spec_body(e: &mut Errs, spec: &Value, path: &str) {
                 "requires indexed completion mode",
             );
         } else {
-            check_success_policy(e, sp, completions.unwrap_or(0), &child(path, "successPolicy"));
+            check_success_policy(
+                e,
+                sp,
+                completions.unwrap_or(0),
+                &child(path, "successPolicy"),
+            );
         }
     }
     if let Some(prp) = spec.get("podReplacementPolicy").and_then(Value::as_str) {
@@ -5621,7 +5861,9 @@ fn check_domain_prefixed_path(e: &mut Errs, v: &str, path: &str) {
         e.required(path, "");
         return;
     }
-    let Some((host, rest)) = v.split_once('/').filter(|(h, r)| !h.is_empty() && !r.is_empty())
+    let Some((host, rest)) = v
+        .split_once('/')
+        .filter(|(h, r)| !h.is_empty() && !r.is_empty())
     else {
         e.invalid(
             path,
@@ -5633,9 +5875,9 @@ fn check_domain_prefixed_path(e: &mut Errs, v: &str, path: &str) {
     for msg in dns1123_subdomain_errors(host) {
         e.invalid(path, st(host), &msg);
     }
-    let ok = rest.bytes().all(|c| {
-        c.is_ascii_alphanumeric() || b"/-._~%!$&'()*+,;=:".contains(&c)
-    });
+    let ok = rest
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || b"/-._~%!$&'()*+,;=:".contains(&c));
     if !ok {
         e.invalid(
             path,
@@ -5672,7 +5914,11 @@ fn check_pod_failure_policy(e: &mut Errs, spec: &Value, policy: &Value, path: &s
             );
         } else if action == "FailIndex" {
             if gi(spec, "backoffLimitPerIndex").is_none() {
-                e.invalid(&ap, st(action), "requires the backoffLimitPerIndex to be set");
+                e.invalid(
+                    &ap,
+                    st(action),
+                    "requires the backoffLimitPerIndex to be set",
+                );
             }
         } else if !ACTIONS.contains(&action) {
             e.not_supported(&ap, st(action), ACTIONS);
@@ -5708,7 +5954,11 @@ fn check_pod_failure_policy(e: &mut Errs, spec: &Value, policy: &Value, path: &s
             for (j, v) in values.iter().enumerate() {
                 let n = v.as_i64().unwrap_or(0);
                 if operator == "In" && n == 0 {
-                    e.invalid(index(&vp, j), Value::from(n), "must not be 0 for the In operator");
+                    e.invalid(
+                        index(&vp, j),
+                        Value::from(n),
+                        "must not be 0 for the In operator",
+                    );
                 }
                 if !seen.insert(n) {
                     e.duplicate(index(&vp, j), Value::from(n));
@@ -5736,7 +5986,11 @@ fn check_pod_failure_policy(e: &mut Errs, spec: &Value, policy: &Value, path: &s
                         "valid values: [\"False\" \"True\" \"Unknown\"]",
                     );
                 } else if !matches!(status, "False" | "True" | "Unknown") {
-                    e.not_supported(child(&pp, "status"), st(status), &["False", "True", "Unknown"]);
+                    e.not_supported(
+                        child(&pp, "status"),
+                        st(status),
+                        &["False", "True", "Unknown"],
+                    );
                 }
             }
         }
@@ -5768,7 +6022,10 @@ fn parse_index_interval(s: &str, completions: i64) -> Result<(i64, i64), String>
     }
     let parse = |p: &str| -> Result<i64, String> {
         let x: i64 = p.parse().map_err(|_| {
-            format!("cannot convert string to integer for index: {}", go_quote(p))
+            format!(
+                "cannot convert string to integer for index: {}",
+                go_quote(p)
+            )
         })?;
         if x >= completions {
             return Err(format!("too large index: {}", go_quote(p)));
@@ -5821,7 +6078,9 @@ fn check_success_policy(e: &mut Errs, policy: &Value, completions: i64, path: &s
                     match parse_index_interval(interval, completions) {
                         Ok((x, y)) => {
                             if let Some(l) = last.filter(|l| *l >= x) {
-                                err = Some(format!("non-increasing order, previous: {l}, current: {x}"));
+                                err = Some(format!(
+                                    "non-increasing order, previous: {l}, current: {x}"
+                                ));
                                 break;
                             }
                             total += y - x + 1;
@@ -5894,7 +6153,10 @@ fn cron_job(e: &mut Errs, obj: &Value, old: Option<&Value>) {
             );
         }
     }
-    e.nonnegative("spec.startingDeadlineSeconds", gi(spec, "startingDeadlineSeconds"));
+    e.nonnegative(
+        "spec.startingDeadlineSeconds",
+        gi(spec, "startingDeadlineSeconds"),
+    );
     if old_spec.is_none_or(|o| o.get("timeZone") != spec.get("timeZone")) {
         if let Some(tz) = spec.get("timeZone").and_then(Value::as_str) {
             check_time_zone(e, tz, "spec.timeZone");
@@ -5930,11 +6192,18 @@ fn cron_job(e: &mut Errs, obj: &Value, old: Option<&Value>) {
         "spec.successfulJobsHistoryLimit",
         gi(spec, "successfulJobsHistoryLimit"),
     );
-    e.nonnegative("spec.failedJobsHistoryLimit", gi(spec, "failedJobsHistoryLimit"));
+    e.nonnegative(
+        "spec.failedJobsHistoryLimit",
+        gi(spec, "failedJobsHistoryLimit"),
+    );
     if old.is_none() {
         let name = meta::meta_str(obj, "name").unwrap_or("");
         if name.len() > 52 {
-            e.invalid("metadata.name", st(name), "must be no more than 52 characters");
+            e.invalid(
+                "metadata.name",
+                st(name),
+                "must be no more than 52 characters",
+            );
         }
     }
 }
@@ -5981,7 +6250,10 @@ fn parse_cron(spec: &str) -> Result<(), String> {
         let loc = &spec[eq + 1..space];
         let zoneinfo = std::path::Path::new("/usr/share/zoneinfo");
         if loc.is_empty()
-            || (loc != "UTC" && loc != "Local" && zoneinfo.is_dir() && !zoneinfo.join(loc).is_file())
+            || (loc != "UTC"
+                && loc != "Local"
+                && zoneinfo.is_dir()
+                && !zoneinfo.join(loc).is_file())
         {
             return Err(format!(
                 "provided bad location {loc}: unknown time zone {loc}"
@@ -6079,7 +6351,9 @@ fn cron_range(expr: &str, min: u64, max: u64, names: &[&str], base: u64) -> Resu
         ));
     }
     if end > max {
-        return Err(format!("end of range ({end}) above maximum ({max}): {expr}"));
+        return Err(format!(
+            "end of range ({end}) above maximum ({max}): {expr}"
+        ));
     }
     if start > end {
         return Err(format!(
@@ -6133,4 +6407,1840 @@ fn parse_go_duration(s: &str) -> Result<f64, String> {
         rest = &rest[unit_len..];
     }
     Ok(total)
+}
+
+// =============================================================================================
+// networking, policy, rbac, scheduling, storage, coordination
+// =============================================================================================
+
+fn ingress_backend(e: &mut Errs, backend: &Value, path: &str) {
+    let resource = get(backend, "resource");
+    let service = get(backend, "service");
+    match (resource, service) {
+        (Some(_), Some(_)) => e.invalid(
+            path,
+            st(""),
+            "cannot set both resource and service backends",
+        ),
+        (Some(r), None) => {
+            let rp = child(path, "resource");
+            if gs(r, "name").is_empty() {
+                e.required(child(&rp, "name"), "");
+            }
+            if gs(r, "kind").is_empty() {
+                e.required(child(&rp, "kind"), "");
+            }
+            let group = r.get("apiGroup").and_then(Value::as_str);
+            match group {
+                None | Some("") => {
+                    e.invalid(
+                        child(&rp, "apiGroup"),
+                        st(group.unwrap_or("")),
+                        "is required",
+                    );
+                }
+                Some(g) => check_dns1123_subdomain(e, g, &child(&rp, "apiGroup")),
+            }
+        }
+        (None, Some(svc)) => {
+            let np = child(&child(path, "service"), "name");
+            let name = gs(svc, "name");
+            if name.is_empty() {
+                e.required(&np, "");
+            } else {
+                for msg in dns1035_label_errors(name) {
+                    e.invalid(&np, st(name), &msg);
+                }
+            }
+            let port = svc.get("port").unwrap_or(&Value::Null);
+            let pname = gs(port, "name");
+            let pnum = gi(port, "number").unwrap_or(0);
+            let pp = child(&child(path, "service"), "port");
+            if !pname.is_empty() && pnum != 0 {
+                e.invalid(path, st(""), "cannot set both port name & port number");
+            } else if !pname.is_empty() {
+                for msg in valid_port_name_errors(pname) {
+                    e.invalid(child(&pp, "name"), st(pname), &msg);
+                }
+            } else if pnum != 0 {
+                if !valid_port_num(pnum) {
+                    e.invalid(
+                        child(&pp, "number"),
+                        Value::from(pnum),
+                        &inclusive_range(1, 65535),
+                    );
+                }
+            } else {
+                e.required(path, "port name or number is required");
+            }
+        }
+        (None, None) => e.invalid(path, st(""), "resource or service backend is required"),
+    }
+}
+
+fn ingress(e: &mut Errs, obj: &Value) {
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    let rules = ga(spec, "rules");
+    let default_backend = get(spec, "defaultBackend");
+    if rules.is_empty() && default_backend.is_none() {
+        e.invalid(
+            "spec",
+            Value::Array(rules.to_vec()),
+            "either `defaultBackend` or `rules` must be specified",
+        );
+    }
+    if let Some(b) = default_backend {
+        ingress_backend(e, b, "spec.defaultBackend");
+    }
+    for (i, rule) in rules.iter().enumerate() {
+        let rp = index("spec.rules", i);
+        let host = gs(rule, "host");
+        if !host.is_empty() {
+            if parse_ip(host).is_some() {
+                e.invalid(
+                    child(&rp, "host"),
+                    st(host),
+                    "must be a DNS name, not an IP address",
+                );
+            }
+            if host.contains('*') {
+                let ok = host
+                    .strip_prefix("*.")
+                    .is_some_and(|h| host.len() <= 253 && subdomain_re(h));
+                if host.len() > 253 {
+                    e.invalid(child(&rp, "host"), st(host), &max_len_error(253));
+                }
+                if !ok {
+                    e.invalid(child(&rp, "host"), st(host), "a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which must consist of lower case alphanumeric characters, '-' or '.' and end with an alphanumeric character (e.g. '*.example.com', regex used for validation is '\\*\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')");
+                }
+            } else {
+                check_dns1123_subdomain(e, host, &child(&rp, "host"));
+            }
+        }
+        let Some(http) = get(rule, "http") else {
+            continue;
+        };
+        let hp = child(&rp, "http");
+        let paths = ga(http, "paths");
+        if paths.is_empty() {
+            e.required(child(&hp, "paths"), "");
+        }
+        for (j, p) in paths.iter().enumerate() {
+            let pp = index(&child(&hp, "paths"), j);
+            let path_value = gs(p, "path");
+            let Some(pt) = p.get("pathType").and_then(Value::as_str) else {
+                e.required(child(&pp, "pathType"), "pathType must be specified");
+                continue;
+            };
+            match pt {
+                "Exact" | "Prefix" => {
+                    if !path_value.starts_with('/') {
+                        e.invalid(
+                            child(&pp, "path"),
+                            st(path_value),
+                            "must be an absolute path",
+                        );
+                    }
+                    if !path_value.is_empty() {
+                        for seq in ["//", "/./", "/../", "%2f", "%2F"] {
+                            if path_value.contains(seq) {
+                                e.invalid(
+                                    child(&pp, "path"),
+                                    st(path_value),
+                                    &format!("must not contain '{seq}'"),
+                                );
+                            }
+                        }
+                        for suffix in ["/..", "/."] {
+                            if path_value.ends_with(suffix) {
+                                e.invalid(
+                                    child(&pp, "path"),
+                                    st(path_value),
+                                    &format!("cannot end with '{suffix}'"),
+                                );
+                            }
+                        }
+                    }
+                }
+                "ImplementationSpecific" => {
+                    if !path_value.is_empty() && !path_value.starts_with('/') {
+                        e.invalid(
+                            child(&pp, "path"),
+                            st(path_value),
+                            "must be an absolute path",
+                        );
+                    }
+                }
+                other => e.not_supported(
+                    child(&pp, "pathType"),
+                    st(other),
+                    &["Exact", "ImplementationSpecific", "Prefix"],
+                ),
+            }
+            ingress_backend(
+                e,
+                p.get("backend").unwrap_or(&Value::Null),
+                &child(&pp, "backend"),
+            );
+        }
+    }
+    for (i, tls) in ga(spec, "tls").iter().enumerate() {
+        for (j, h) in ga(tls, "hosts").iter().enumerate() {
+            let h = h.as_str().unwrap_or("");
+            let p = index(&child(&index("spec.tls", i), "hosts"), j);
+            if h.contains('*') {
+                if !h.strip_prefix("*.").is_some_and(subdomain_re) {
+                    e.invalid(&p, st(h), "a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which must consist of lower case alphanumeric characters, '-' or '.' and end with an alphanumeric character (e.g. '*.example.com', regex used for validation is '\\*\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')");
+                }
+            } else {
+                check_dns1123_subdomain(e, h, &p);
+            }
+        }
+        if let Some(sn) = tls.get("secretName").and_then(Value::as_str) {
+            if !sn.is_empty() {
+                check_dns1123_subdomain(e, sn, &child(&index("spec.tls", i), "secretName"));
+            }
+        }
+    }
+    if let Some(class) = spec.get("ingressClassName").and_then(Value::as_str) {
+        check_dns1123_subdomain(e, class, "spec.ingressClassName");
+    }
+}
+
+fn pdb(e: &mut Errs, obj: &Value) {
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    let min = get(spec, "minAvailable");
+    let max = get(spec, "maxUnavailable");
+    if min.is_some() && max.is_some() {
+        e.invalid(
+            "spec",
+            go_value(spec),
+            "minAvailable and maxUnavailable cannot be both set",
+        );
+    }
+    for (field, v) in [("minAvailable", min), ("maxUnavailable", max)] {
+        if let Some(v) = v {
+            let p = child("spec", field);
+            check_positive_int_or_percent(e, Some(v), &p);
+            check_not_more_than_100(e, Some(v), &p);
+        }
+    }
+    check_label_selector(e, spec.get("selector"), "spec.selector");
+    if let Some(p) = spec
+        .get("unhealthyPodEvictionPolicy")
+        .and_then(Value::as_str)
+    {
+        if p != "AlwaysAllow" && p != "IfHealthyBudget" {
+            e.not_supported(
+                "spec.unhealthyPodEvictionPolicy",
+                st(p),
+                &["AlwaysAllow", "IfHealthyBudget"],
+            );
+        }
+    }
+}
+
+fn role(e: &mut Errs, obj: &Value, namespaced: bool) {
+    for (i, rule) in ga(obj, "rules").iter().enumerate() {
+        let p = index("rules", i);
+        if ga(rule, "verbs").is_empty() {
+            e.required(child(&p, "verbs"), "verbs must contain at least one value");
+        }
+        let urls = ga(rule, "nonResourceURLs");
+        if !urls.is_empty() {
+            if namespaced {
+                e.invalid(
+                    child(&p, "nonResourceURLs"),
+                    Value::Array(urls.to_vec()),
+                    "namespaced rules cannot apply to non-resource URLs",
+                );
+            }
+            if !ga(rule, "apiGroups").is_empty()
+                || !ga(rule, "resources").is_empty()
+                || !ga(rule, "resourceNames").is_empty()
+            {
+                e.invalid(
+                    child(&p, "nonResourceURLs"),
+                    Value::Array(urls.to_vec()),
+                    "rules cannot apply to both regular resources and non-resource URLs",
+                );
+            }
+            continue;
+        }
+        if ga(rule, "apiGroups").is_empty() {
+            e.required(
+                child(&p, "apiGroups"),
+                "resource rules must supply at least one api group",
+            );
+        }
+        if ga(rule, "resources").is_empty() {
+            e.required(
+                child(&p, "resources"),
+                "resource rules must supply at least one resource",
+            );
+        }
+    }
+    if namespaced {
+        return;
+    }
+    if let Some(agg) = get(obj, "aggregationRule") {
+        let selectors = ga(agg, "clusterRoleSelectors");
+        if selectors.is_empty() {
+            e.required(
+                "aggregationRule.clusterRoleSelectors",
+                "at least one clusterRoleSelector required if aggregationRule is non-nil",
+            );
+        }
+        for (i, s) in selectors.iter().enumerate() {
+            let p = index("aggregationRule.clusterRoleSelectors", i);
+            check_label_selector(e, Some(s), &p);
+            if as_selector(Some(s)).is_none() {
+                e.invalid(&p, selector_value(s), "invalid label selector.");
+            }
+        }
+    }
+}
+
+fn rbac_name_errors(name: &str) -> Vec<String> {
+    meta::validate_name(name, meta::NameRule::PathSegment)
+}
+
+fn role_binding(e: &mut Errs, obj: &Value, old: Option<&Value>, namespaced: bool) {
+    let rr = obj.get("roleRef").unwrap_or(&Value::Null);
+    let group = gs(rr, "apiGroup");
+    if group != "rbac.authorization.k8s.io" {
+        e.not_supported(
+            "roleRef.apiGroup",
+            st(group),
+            &["rbac.authorization.k8s.io"],
+        );
+    }
+    let kind = gs(rr, "kind");
+    let allowed: &[&str] = if namespaced {
+        &["Role", "ClusterRole"]
+    } else {
+        &["ClusterRole"]
+    };
+    if !allowed.contains(&kind) {
+        e.not_supported("roleRef.kind", st(kind), allowed);
+    }
+    let name = gs(rr, "name");
+    if name.is_empty() {
+        e.required("roleRef.name", "");
+    } else {
+        for msg in rbac_name_errors(name) {
+            e.invalid("roleRef.name", st(name), &msg);
+        }
+    }
+    for (i, s) in ga(obj, "subjects").iter().enumerate() {
+        let p = index("subjects", i);
+        let sname = gs(s, "name");
+        if sname.is_empty() {
+            e.required(child(&p, "name"), "");
+        }
+        let sgroup = gs(s, "apiGroup");
+        match gs(s, "kind") {
+            "ServiceAccount" => {
+                if !sname.is_empty() {
+                    for msg in dns1123_subdomain_errors(sname) {
+                        e.invalid(child(&p, "name"), st(sname), &msg);
+                    }
+                }
+                if !sgroup.is_empty() {
+                    e.not_supported(child(&p, "apiGroup"), st(sgroup), &[""]);
+                }
+                if !namespaced && gs(s, "namespace").is_empty() {
+                    e.required(child(&p, "namespace"), "");
+                }
+            }
+            "User" | "Group" => {
+                if sgroup != "rbac.authorization.k8s.io" {
+                    e.not_supported(
+                        child(&p, "apiGroup"),
+                        st(sgroup),
+                        &["rbac.authorization.k8s.io"],
+                    );
+                }
+            }
+            other => e.not_supported(
+                child(&p, "kind"),
+                st(other),
+                &["ServiceAccount", "User", "Group"],
+            ),
+        }
+    }
+    if let Some(old) = old {
+        let orr = old.get("roleRef").unwrap_or(&Value::Null);
+        let same = ["apiGroup", "kind", "name"]
+            .iter()
+            .all(|f| gs(rr, f) == gs(orr, f));
+        if !same {
+            e.invalid(
+                "roleRef",
+                json!({"APIGroup": group, "Kind": kind, "Name": name}),
+                "cannot change roleRef",
+            );
+        }
+    }
+}
+
+const HIGHEST_USER_PRIORITY: i64 = 1_000_000_000;
+
+fn priority_class(e: &mut Errs, obj: &Value, old: Option<&Value>) {
+    let name = meta::meta_str(obj, "name").unwrap_or("");
+    let value = gi(obj, "value").unwrap_or(0);
+    let global_default = gb(obj, "globalDefault");
+    if name.starts_with("system-") {
+        let known = match name {
+            "system-node-critical" => Some(2_000_001_000),
+            "system-cluster-critical" => Some(2_000_000_000),
+            _ => None,
+        };
+        let err = match known {
+            None => Some(format!("{name} is not a known system priority class")),
+            Some(v) if v != value => Some(format!("value of {name} PriorityClass must be {v}")),
+            Some(_) if global_default => Some(format!(
+                "globalDefault of {name} PriorityClass must be false"
+            )),
+            _ => None,
+        };
+        if let Some(err) = err {
+            e.forbidden(
+                "metadata.name",
+                &format!(
+                    "priority class names with 'system-' prefix are reserved for system use only. error: {err}"
+                ),
+            );
+        }
+    } else if value > HIGHEST_USER_PRIORITY {
+        e.forbidden(
+            "value",
+            "maximum allowed value of a user defined priority is 1000000000",
+        );
+    }
+    if let Some(pp) = obj.get("preemptionPolicy").and_then(Value::as_str) {
+        check_preemption_policy(e, pp, "preemptionPolicy");
+    }
+    if let Some(old) = old {
+        if gi(old, "value").unwrap_or(0) != value {
+            e.forbidden("value", "may not be changed in an update.");
+        }
+        e.immutable(
+            "preemptionPolicy",
+            obj.get("preemptionPolicy"),
+            old.get("preemptionPolicy"),
+        );
+    }
+}
+
+fn storage_class(e: &mut Errs, obj: &Value, old: Option<&Value>) {
+    let provisioner = gs(obj, "provisioner");
+    if provisioner.is_empty() {
+        e.required("provisioner", "");
+    } else {
+        for msg in selectors::label_key_errors(&provisioner.to_lowercase()) {
+            e.invalid("provisioner", st(provisioner), &msg);
+        }
+    }
+    if let Some(params) = gm(obj, "parameters") {
+        if params.len() > 512 {
+            e.too_long("parameters", 512);
+        } else {
+            let mut total = 0;
+            for (k, v) in params {
+                if k.is_empty() {
+                    e.invalid("parameters", st(k), "field can not be empty.");
+                }
+                total += k.len() + v.as_str().map_or(0, str::len);
+            }
+            if total > 256 * 1024 {
+                e.too_long("parameters", 256 * 1024);
+            }
+        }
+    }
+    if let Some(rp) = obj.get("reclaimPolicy").and_then(Value::as_str) {
+        if !rp.is_empty() && rp != "Delete" && rp != "Retain" {
+            e.not_supported("reclaimPolicy", st(rp), &["Delete", "Retain"]);
+        }
+    }
+    match obj.get("volumeBindingMode").and_then(Value::as_str) {
+        None => e.required("volumeBindingMode", ""),
+        Some("Immediate" | "WaitForFirstConsumer") => {}
+        Some(other) => e.not_supported(
+            "volumeBindingMode",
+            st(other),
+            &["Immediate", "WaitForFirstConsumer"],
+        ),
+    }
+    for (i, term) in ga(obj, "allowedTopologies").iter().enumerate() {
+        let tp = index("allowedTopologies", i);
+        let mut keys = BTreeSet::new();
+        for (j, rq) in ga(term, "matchLabelExpressions").iter().enumerate() {
+            let rp = index(&child(&tp, "matchLabelExpressions"), j);
+            let values = ga(rq, "values");
+            if values.is_empty() {
+                e.required(child(&rp, "values"), "");
+            }
+            let mut seen = BTreeSet::new();
+            for (k, v) in values.iter().enumerate() {
+                let v = v.as_str().unwrap_or("");
+                if !seen.insert(v) {
+                    e.duplicate(index(&child(&rp, "values"), k), st(v));
+                }
+            }
+            let key_name = gs(rq, "key");
+            check_qualified_name(e, key_name, &child(&rp, "key"));
+            if !keys.insert(key_name) {
+                e.duplicate(child(&rp, "key"), st(key_name));
+            }
+        }
+    }
+    let Some(old) = old else { return };
+    if !semantic_eq(
+        obj.get("parameters").unwrap_or(&Value::Null),
+        old.get("parameters").unwrap_or(&Value::Null),
+    ) {
+        e.forbidden("parameters", "updates to parameters are forbidden.");
+    }
+    if provisioner != gs(old, "provisioner") {
+        e.forbidden("provisioner", "updates to provisioner are forbidden.");
+    }
+    if gs(obj, "reclaimPolicy") != gs(old, "reclaimPolicy") {
+        e.forbidden("reclaimPolicy", "updates to reclaimPolicy are forbidden.");
+    }
+    e.immutable(
+        "volumeBindingMode",
+        obj.get("volumeBindingMode"),
+        old.get("volumeBindingMode"),
+    );
+}
+
+fn lease(e: &mut Errs, obj: &Value) {
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    if let Some(d) = gi(spec, "leaseDurationSeconds") {
+        if d <= 0 {
+            e.invalid(
+                "spec.leaseDurationSeconds",
+                Value::from(d),
+                "must be greater than 0",
+            );
+        }
+    }
+    if let Some(t) = gi(spec, "leaseTransitions") {
+        if t < 0 {
+            e.invalid("spec.leaseTransitions", Value::from(t), IS_NEGATIVE);
+        }
+    }
+    let strategy = spec.get("strategy").and_then(Value::as_str);
+    if let Some(s) = strategy.filter(|s| !s.is_empty()) {
+        if s != "OldestEmulationVersion" {
+            e.not_supported("spec.strategy", st(s), &["OldestEmulationVersion"]);
+        }
+    }
+    if spec
+        .get("preferredHolder")
+        .and_then(Value::as_str)
+        .is_some_and(|h| !h.is_empty())
+        && strategy.is_none_or(str::is_empty)
+    {
+        e.forbidden(
+            "spec.preferredHolder",
+            "may only be specified if `strategy` is defined",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errors::ApiError;
+
+    const UPSTREAM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/upstream");
+
+    fn load(rel: &str) -> Value {
+        let text = std::fs::read_to_string(format!("{UPSTREAM}/{rel}")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn response(rel: &str) -> Value {
+        load(rel)["response"]["body"].clone()
+    }
+
+    fn gvk(obj: &Value) -> (String, String, String) {
+        let api_version = obj["apiVersion"].as_str().unwrap_or("");
+        let (g, v) = match api_version.split_once('/') {
+            Some((g, v)) => (g.to_string(), v.to_string()),
+            None => (String::new(), api_version.to_string()),
+        };
+        (g, v, obj["kind"].as_str().unwrap_or("").to_string())
+    }
+
+    fn run(obj: &Value, old: Option<&Value>) -> Vec<(String, String)> {
+        let (g, v, k) = gvk(obj);
+        validate(&g, &v, &k, obj, old)
+            .into_iter()
+            .map(|c| (c.field, c.message))
+            .collect()
+    }
+
+    /// `base` with the value at JSON pointer `ptr` set (objects created on the way).
+    fn with(base: &Value, ptr: &str, v: Value) -> Value {
+        let mut out = base.clone();
+        let parts: Vec<&str> = ptr.trim_start_matches('/').split('/').collect();
+        let mut cur = &mut out;
+        for (i, p) in parts.iter().enumerate() {
+            let last = i == parts.len() - 1;
+            if let Ok(n) = p.parse::<usize>() {
+                let arr = cur.as_array_mut().unwrap();
+                while arr.len() <= n {
+                    arr.push(json!({}));
+                }
+                if last {
+                    arr[n] = v;
+                    return out;
+                }
+                cur = &mut arr[n];
+            } else {
+                if !cur.is_object() {
+                    *cur = json!({});
+                }
+                let m = cur.as_object_mut().unwrap();
+                if last {
+                    m.insert(p.to_string(), v);
+                    return out;
+                }
+                cur = m.entry(p.to_string()).or_insert(json!({}));
+            }
+        }
+        out
+    }
+
+    fn without(base: &Value, ptr: &str) -> Value {
+        let mut out = base.clone();
+        let (parent, last) = ptr.rsplit_once('/').unwrap();
+        match out.pointer_mut(parent).unwrap() {
+            Value::Object(m) => {
+                m.remove(last);
+            }
+            Value::Array(a) => {
+                a.remove(last.parse::<usize>().unwrap());
+            }
+            _ => panic!("not a container"),
+        }
+        out
+    }
+
+    #[track_caller]
+    fn expect(causes: &[(String, String)], field: &str, message: &str) {
+        assert!(
+            causes.iter().any(|(f, m)| f == field && m == message),
+            "expected {field}: {message}\n got {causes:#?}"
+        );
+    }
+
+    #[track_caller]
+    fn expect_prefix(causes: &[(String, String)], field: &str, prefix: &str) {
+        assert!(
+            causes
+                .iter()
+                .any(|(f, m)| f == field && m.starts_with(prefix)),
+            "expected {field}: {prefix}...\n got {causes:#?}"
+        );
+    }
+
+    #[track_caller]
+    fn valid(obj: &Value, old: Option<&Value>) {
+        let causes = run(obj, old);
+        assert!(causes.is_empty(), "unexpected causes: {causes:#?}");
+    }
+
+    // ------------------------------------------------------------------------- valid objects
+
+    const KINDS: &[&str] = &[
+        "Pod",
+        "PodTemplate",
+        "ReplicationController",
+        "Service",
+        "ConfigMap",
+        "Secret",
+        "Namespace",
+        "Node",
+        "PersistentVolumeClaim",
+        "Endpoints",
+        "Event",
+        "Deployment",
+        "ReplicaSet",
+        "StatefulSet",
+        "DaemonSet",
+        "Job",
+        "CronJob",
+        "Ingress",
+        "PodDisruptionBudget",
+        "Role",
+        "ClusterRole",
+        "RoleBinding",
+        "ClusterRoleBinding",
+        "PriorityClass",
+        "StorageClass",
+        "Lease",
+    ];
+
+    fn collect_objects(v: &Value, out: &mut Vec<Value>) {
+        if let Some(items) = v.get("items").and_then(Value::as_array) {
+            for i in items {
+                collect_objects(i, out);
+            }
+        }
+        if let Some(rows) = v.get("rows").and_then(Value::as_array) {
+            for r in rows {
+                collect_objects(&r["object"], out);
+            }
+        }
+        if let Some(k) = v.get("kind").and_then(Value::as_str) {
+            if KINDS.contains(&k) && v.get("metadata").is_some() && v.get("apiVersion").is_some() {
+                out.push(v.clone());
+            }
+        }
+    }
+
+    /// Every built-in object upstream answered with (and so accepted) validates, on create and
+    /// as an update to itself.
+    #[test]
+    fn upstream_answers_are_valid() {
+        let mut objects = Vec::new();
+        let mut dirs = vec![std::path::PathBuf::from(UPSTREAM)];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                    continue;
+                }
+                let Ok(doc) =
+                    serde_json::from_str::<Value>(&std::fs::read_to_string(&path).unwrap())
+                else {
+                    continue;
+                };
+                let status = doc["response"]["status"].as_u64().unwrap_or(0);
+                if (200..300).contains(&status) {
+                    collect_objects(&doc["response"]["body"], &mut objects);
+                }
+            }
+        }
+        assert!(objects.len() > 30, "only {} objects", objects.len());
+        for obj in &objects {
+            let causes = run(obj, None);
+            assert!(causes.is_empty(), "{obj}\n{causes:#?}");
+            let causes = run(obj, Some(obj));
+            assert!(causes.is_empty(), "update {obj}\n{causes:#?}");
+        }
+    }
+
+    // ------------------------------------------------------------------------- captures
+
+    #[test]
+    fn deployment_selector_mismatch_matches_capture() {
+        let capture = load("errors/create-deployment-selector-mismatch-422.json");
+        let base = response("defaults/deployment.json");
+        let obj = with(
+            &with(
+                &with(&base, "/metadata/name", json!("bad-selector")),
+                "/spec/selector",
+                json!({"matchLabels": {"app": "one"}}),
+            ),
+            "/spec/template/metadata/labels",
+            json!({"app": "two"}),
+        );
+        let causes = validate("apps", "v1", "Deployment", &obj, None);
+        let status = ApiError::invalid("Deployment", "apps", "bad-selector", causes).to_status();
+        assert_eq!(status, capture["response"]["body"]);
+    }
+
+    #[test]
+    fn configmap_size_matches_capture() {
+        let capture = load("errors/create-configmap-over-1MiB-422.json");
+        let obj = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "err-big2", "namespace": "golden"},
+            "data": {"big": "x".repeat(2 * 1024 * 1024)}});
+        let causes = validate("", "v1", "ConfigMap", &obj, None);
+        let status = ApiError::invalid("ConfigMap", "", "err-big2", causes).to_status();
+        assert_eq!(status, capture["response"]["body"]);
+    }
+
+    // ------------------------------------------------------------------------- pods
+
+    fn pod() -> Value {
+        response("defaults/pod-busybox.json")
+    }
+
+    #[test]
+    fn pod_spec_invariants() {
+        let p = pod();
+        expect(
+            &run(&with(&p, "/spec/containers", json!([])), None),
+            "spec.containers",
+            "Required value",
+        );
+        let c0 = p["spec"]["containers"][0].clone();
+        expect(
+            &run(&with(&p, "/spec/containers/1", c0.clone()), None),
+            "spec.containers[1].name",
+            "Duplicate value: \"main\"",
+        );
+        expect(
+            &run(&with(&p, "/spec/initContainers", json!([c0.clone()])), None),
+            "spec.initContainers[0].name",
+            "Duplicate value: \"main\"",
+        );
+        expect(
+            &run(
+                &with(&p, "/spec/containers/0/name", json!("Bad_Name")),
+                None,
+            ),
+            "spec.containers[0].name",
+            &format!("Invalid value: \"Bad_Name\": {}", meta::DNS1123_LABEL_MSG),
+        );
+        expect(
+            &run(&with(&p, "/spec/containers/0/name", json!("a.b")), None),
+            "spec.containers[0].name",
+            "Invalid value: \"a.b\": must not contain dots",
+        );
+        expect(
+            &run(&with(&p, "/spec/containers/0/image", json!("")), None),
+            "spec.containers[0].image",
+            "Required value",
+        );
+        let port = |cp: Value, proto: &str, name: &str| json!([{"containerPort": cp, "protocol": proto, "name": name}]);
+        expect(
+            &run(
+                &with(
+                    &p,
+                    "/spec/containers/0/ports",
+                    port(json!(70000), "TCP", "web"),
+                ),
+                None,
+            ),
+            "spec.containers[0].ports[0].containerPort",
+            "Invalid value: 70000: must be between 1 and 65535, inclusive",
+        );
+        expect(
+            &run(
+                &with(
+                    &p,
+                    "/spec/containers/0/ports",
+                    port(json!(80), "HTTP", "web"),
+                ),
+                None,
+            ),
+            "spec.containers[0].ports[0].protocol",
+            "Unsupported value: \"HTTP\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
+        );
+        expect(
+            &run(
+                &with(
+                    &p,
+                    "/spec/containers/0/ports",
+                    port(json!(80), "TCP", "abcdefghijklmnop"),
+                ),
+                None,
+            ),
+            "spec.containers[0].ports[0].name",
+            "Invalid value: \"abcdefghijklmnop\": must be no more than 15 characters",
+        );
+        let two_ports = json!([
+            {"containerPort": 80, "protocol": "TCP", "name": "web"},
+            {"containerPort": 81, "protocol": "TCP", "name": "web"}]);
+        expect(
+            &run(&with(&p, "/spec/containers/0/ports", two_ports), None),
+            "spec.containers[0].ports[1].name",
+            "Duplicate value: \"web\"",
+        );
+        expect(
+            &run(&with(&p, "/spec/containers/0/env", json!([{"name": "A=B", "value": "x"}])), None),
+            "spec.containers[0].env[0].name",
+            "Invalid value: \"A=B\": a valid environment variable name must consist only of printable ASCII characters other than '='",
+        );
+        expect(
+            &run(
+                &with(&p, "/spec/containers/0/env", json!([{"name": ""}])),
+                None,
+            ),
+            "spec.containers[0].env[0].name",
+            "Required value",
+        );
+        expect(
+            &run(
+                &with(
+                    &p,
+                    "/spec/containers/0/env",
+                    json!([{"name": "X", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "spec.bogus"}}}]),
+                ),
+                None,
+            ),
+            "spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
+            "Invalid value: \"spec.bogus\": error converting fieldPath: field label not supported: spec.bogus",
+        );
+        expect(
+            &run(&with(&p, "/spec/restartPolicy", json!("Sometimes")), None),
+            "spec.restartPolicy",
+            "Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\"",
+        );
+        expect(
+            &run(&with(&p, "/spec/dnsPolicy", json!("Bad")), None),
+            "spec.dnsPolicy",
+            "Unsupported value: \"Bad\": supported values: \"ClusterFirstWithHostNet\", \"ClusterFirst\", \"Default\", \"None\"",
+        );
+        expect(
+            &run(&without(&p, "/spec/terminationGracePeriodSeconds"), None),
+            "spec.terminationGracePeriodSeconds",
+            "Required value",
+        );
+        expect(
+            &run(&with(&p, "/spec/containers/0/imagePullPolicy", json!("Sometimes")), None),
+            "spec.containers[0].imagePullPolicy",
+            "Unsupported value: \"Sometimes\": supported values: \"Always\", \"IfNotPresent\", \"Never\"",
+        );
+        expect(
+            &run(
+                &with(&p, "/spec/nodeSelector", json!({"disk": "bad value"})),
+                None,
+            ),
+            "spec.nodeSelector",
+            &format!(
+                "Invalid value: \"bad value\": {}",
+                selectors::label_value_errors("bad value")[0]
+            ),
+        );
+        expect(
+            &run(&with(&p, "/spec/activeDeadlineSeconds", json!(0)), None),
+            "spec.activeDeadlineSeconds",
+            "Invalid value: 0: must be between 1 and 2147483647, inclusive",
+        );
+        expect(
+            &run(&with(&p, "/spec/hostname", json!("Host_1")), None),
+            "spec.hostname",
+            &format!("Invalid value: \"Host_1\": {}", meta::DNS1123_LABEL_MSG),
+        );
+    }
+
+    #[test]
+    fn pod_volumes_and_mounts() {
+        let p = pod();
+        let vols = p["spec"]["volumes"].as_array().unwrap().clone();
+        let mut dup = vols.clone();
+        dup.push(vols[0].clone());
+        expect(
+            &run(&with(&p, "/spec/volumes", json!(dup)), None),
+            "spec.volumes[1].name",
+            &format!("Duplicate value: {}", vols[0]["name"]),
+        );
+        let two_sources = json!([{"name": "x", "emptyDir": {}, "hostPath": {"path": "/tmp"}}]);
+        expect(
+            &run(&with(&p, "/spec/volumes", two_sources), None),
+            "spec.volumes[0].hostPath",
+            "Forbidden: may not specify more than 1 volume type",
+        );
+        let none = json!([vols[0].clone(), {"name": "empty"}]);
+        expect(
+            &run(&with(&p, "/spec/volumes", none), None),
+            "spec.volumes[1]",
+            "Required value: must specify a volume type",
+        );
+        let mount = json!({"name": "nope", "mountPath": "/x"});
+        let causes = run(&with(&p, "/spec/containers/0/volumeMounts/1", mount), None);
+        expect(
+            &causes,
+            "spec.containers[0].volumeMounts[1].name",
+            "Not found: \"nope\"",
+        );
+        let same_path = json!({"name": vols[0]["name"], "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"});
+        expect(
+            &run(
+                &with(&p, "/spec/containers/0/volumeMounts/1", same_path),
+                None,
+            ),
+            "spec.containers[0].volumeMounts[1].mountPath",
+            "Invalid value: \"/var/run/secrets/kubernetes.io/serviceaccount\": must be unique",
+        );
+        let cm = json!([{"name": "cfg", "configMap": {"name": "c", "defaultMode": 1000}}]);
+        expect(
+            &run(&with(&p, "/spec/volumes", cm), None),
+            "spec.volumes[0].configMap.defaultMode",
+            "Invalid value: 1000: must be a number between 0 and 0777 (octal), both inclusive",
+        );
+        let hp = json!([{"name": "h", "hostPath": {"path": "/a/../b"}}]);
+        expect(
+            &run(&with(&p, "/spec/volumes", hp), None),
+            "spec.volumes[0].hostPath.path",
+            "Invalid value: \"/a/../b\": must not contain '..'",
+        );
+        let no_sa = without(
+            &without(&p, "/spec/serviceAccountName"),
+            "/spec/serviceAccount",
+        );
+        expect(
+            &run(&no_sa, None),
+            "spec.volumes[0].projected.sources[0].serviceAccountToken",
+            "Forbidden: must not be specified when serviceAccountName is not set",
+        );
+    }
+
+    #[test]
+    fn pod_resources_probes_tolerations() {
+        let p = pod();
+        let res = json!({"requests": {"cpu": "2", "memory": "64Mi"}, "limits": {"cpu": "1"}});
+        expect(
+            &run(&with(&p, "/spec/containers/0/resources", res), None),
+            "spec.containers[0].resources.requests",
+            "Invalid value: \"2\": must be less than or equal to cpu limit of 1",
+        );
+        let res = json!({"requests": {"memory": "1536Mi"}, "limits": {"memory": "1Gi"}});
+        expect(
+            &run(&with(&p, "/spec/containers/0/resources", res), None),
+            "spec.containers[0].resources.requests",
+            "Invalid value: \"1536Mi\": must be less than or equal to memory limit of 1Gi",
+        );
+        let res = json!({"requests": {"cpu": "-1"}});
+        expect(
+            &run(&with(&p, "/spec/containers/0/resources", res), None),
+            "spec.containers[0].resources.requests[cpu]",
+            "Invalid value: \"-1\": must be greater than or equal to 0",
+        );
+        let res = json!({"limits": {"example.com/gpu": "1500m"}, "requests": {"example.com/gpu": "1500m"}});
+        expect(
+            &run(&with(&p, "/spec/containers/0/resources", res), None),
+            "spec.containers[0].resources.limits[example.com/gpu]",
+            "Invalid value: 1500m: must be an integer",
+        );
+        let res = json!({"requests": {"example.com/gpu": "1"}});
+        expect(
+            &run(&with(&p, "/spec/containers/0/resources", res), None),
+            "spec.containers[0].resources.limits",
+            "Required value: Limit must be set for non overcommitable resources",
+        );
+        let res = json!({"requests": {"foo": "1"}});
+        expect(
+            &run(&with(&p, "/spec/containers/0/resources", res), None),
+            "spec.containers[0].resources.requests[foo]",
+            "Invalid value: \"foo\": must be a standard resource type or fully qualified",
+        );
+        let probe = json!({"exec": {"command": ["true"]}, "periodSeconds": -1, "timeoutSeconds": 1,
+            "successThreshold": 2, "failureThreshold": 3});
+        let causes = run(
+            &with(&p, "/spec/containers/0/livenessProbe", probe.clone()),
+            None,
+        );
+        expect(
+            &causes,
+            "spec.containers[0].livenessProbe.periodSeconds",
+            "Invalid value: -1: must be greater than or equal to 0",
+        );
+        expect(
+            &causes,
+            "spec.containers[0].livenessProbe.successThreshold",
+            "Invalid value: 2: must be 1",
+        );
+        let no_handler = json!({"periodSeconds": 10, "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3});
+        expect(
+            &run(
+                &with(&p, "/spec/containers/0/readinessProbe", no_handler),
+                None,
+            ),
+            "spec.containers[0].readinessProbe",
+            "Required value: must specify a handler type",
+        );
+        expect(
+            &run(
+                &with(&p, "/spec/tolerations/0/operator", json!("Maybe")),
+                None,
+            ),
+            "spec.tolerations[0].operator",
+            "Unsupported value: \"Maybe\": supported values: \"Equal\", \"Exists\"",
+        );
+        expect(
+            &run(&with(&p, "/spec/tolerations/2", json!({"operator": "Equal", "value": "x"})), None),
+            "spec.tolerations[2].operator",
+            "Invalid value: \"Equal\": operator must be Exists when `key` is empty, which means \"match all values and all keys\"",
+        );
+        expect(
+            &run(&with(&p, "/spec/tolerations/2", json!({"key": "k", "operator": "Exists", "effect": "Sometimes"})), None),
+            "spec.tolerations[2].effect",
+            "Unsupported value: \"Sometimes\": supported values: \"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\"",
+        );
+        expect(
+            &run(
+                &with(
+                    &p,
+                    "/spec/ephemeralContainers",
+                    json!([{"name": "dbg", "image": "busybox"}]),
+                ),
+                None,
+            ),
+            "spec.ephemeralContainers",
+            "Forbidden: cannot be set on create",
+        );
+    }
+
+    #[test]
+    fn pod_updates_only_change_mutable_fields() {
+        let old = pod();
+        valid(
+            &with(&old, "/spec/containers/0/image", json!("busybox:1.37")),
+            Some(&old),
+        );
+        valid(
+            &with(&old, "/spec/activeDeadlineSeconds", json!(30)),
+            Some(&old),
+        );
+        let mut added = old["spec"]["tolerations"].as_array().unwrap().clone();
+        added.push(json!({"key": "k", "operator": "Exists", "effect": "NoSchedule"}));
+        valid(&with(&old, "/spec/tolerations", json!(added)), Some(&old));
+        let causes = run(
+            &with(&old, "/spec/restartPolicy", json!("Never")),
+            Some(&old),
+        );
+        assert_eq!(causes.len(), 1, "{causes:#?}");
+        expect_prefix(
+            &causes,
+            "spec",
+            "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)\n",
+        );
+        assert!(causes[0].1.contains("restartPolicy"), "{}", causes[0].1);
+        expect(
+            &run(&without(&old, "/spec/tolerations/1"), Some(&old)),
+            "spec.tolerations",
+            "Forbidden: existing toleration can not be modified except its tolerationSeconds",
+        );
+        let with_ads = with(&old, "/spec/activeDeadlineSeconds", json!(30));
+        expect(
+            &run(
+                &with(&old, "/spec/activeDeadlineSeconds", json!(60)),
+                Some(&with_ads),
+            ),
+            "spec.activeDeadlineSeconds",
+            "Invalid value: 60: must be less than or equal to previous value",
+        );
+        let c0 = old["spec"]["containers"][0].clone();
+        expect(
+            &run(
+                &with(&old, "/spec/containers/1", with(&c0, "/name", json!("two"))),
+                Some(&old),
+            ),
+            "spec.containers",
+            "Forbidden: pod updates may not add or remove containers",
+        );
+        // Quantities compare by value.
+        let a = with(
+            &old,
+            "/spec/containers/0/resources",
+            json!({"requests": {"cpu": "1"}}),
+        );
+        let b = with(
+            &old,
+            "/spec/containers/0/resources",
+            json!({"requests": {"cpu": "1000m"}}),
+        );
+        valid(&b, Some(&a));
+    }
+
+    // ------------------------------------------------------------------------- workloads
+
+    #[test]
+    fn deployment_invariants() {
+        let d = response("defaults/deployment.json");
+        let causes = run(&without(&d, "/spec/selector"), None);
+        expect(&causes, "spec.selector", "Required value");
+        expect_prefix(
+            &causes,
+            "spec.template.metadata.labels",
+            "Invalid value: {\"app\":\"web\"}: `selector` does not match",
+        );
+        expect(
+            &run(&with(&d, "/spec/selector", json!({})), None),
+            "spec.selector",
+            "Invalid value: {}: empty selector is invalid for deployment",
+        );
+        expect(
+            &run(&with(&d, "/spec/replicas", json!(-1)), None),
+            "spec.replicas",
+            "Invalid value: -1: must be greater than or equal to 0",
+        );
+        expect_prefix(
+            &run(&with(&d, "/spec/strategy/type", json!("BlueGreen")), None),
+            "spec.strategy",
+            "Unsupported value: {",
+        );
+        let zero = json!({"maxSurge": 0, "maxUnavailable": 0});
+        expect(
+            &run(&with(&d, "/spec/strategy/rollingUpdate", zero), None),
+            "spec.strategy.rollingUpdate.maxUnavailable",
+            "Invalid value: 0: may not be 0 when `maxSurge` is 0",
+        );
+        let bad = json!({"maxSurge": "25x", "maxUnavailable": "120%"});
+        let causes = run(&with(&d, "/spec/strategy/rollingUpdate", bad), None);
+        expect(
+            &causes,
+            "spec.strategy.rollingUpdate.maxSurge",
+            &format!("Invalid value: 25x: {PERCENT_MSG}"),
+        );
+        expect(
+            &causes,
+            "spec.strategy.rollingUpdate.maxUnavailable",
+            "Invalid value: 120%: must not be greater than 100%",
+        );
+        expect(
+            &run(
+                &with(&d, "/spec/template/spec/restartPolicy", json!("Never")),
+                None,
+            ),
+            "spec.template.spec.restartPolicy",
+            "Unsupported value: \"Never\": supported values: \"Always\"",
+        );
+        let c0 = d["spec"]["template"]["spec"]["containers"][0].clone();
+        expect(
+            &run(&with(&d, "/spec/template/spec/containers/1", c0), None),
+            "spec.template.spec.containers[1].name",
+            "Duplicate value: \"web\"",
+        );
+        expect(
+            &run(
+                &with(&d, "/spec/template/metadata/labels/bad key", json!("x")),
+                None,
+            ),
+            "spec.template.labels",
+            &format!(
+                "Invalid value: \"bad key\": {}",
+                selectors::label_key_errors("bad key")[0]
+            ),
+        );
+        expect(
+            &run(&with(&d, "/spec/progressDeadlineSeconds", json!(0)), None),
+            "spec.progressDeadlineSeconds",
+            "Invalid value: 0: must be greater than minReadySeconds",
+        );
+        // Selector is immutable in apps/v1.
+        let changed = with(
+            &with(
+                &d,
+                "/spec/selector/matchLabels",
+                json!({"app": "web", "tier": "x"}),
+            ),
+            "/spec/template/metadata/labels/tier",
+            json!("x"),
+        );
+        let causes = run(&changed, Some(&d));
+        assert_eq!(
+            causes,
+            vec![(
+                "spec.selector".to_string(),
+                "Invalid value: {\"matchLabels\":{\"app\":\"web\",\"tier\":\"x\"}}: field is immutable"
+                    .to_string()
+            )]
+        );
+        valid(&with(&d, "/spec/replicas", json!(5)), Some(&d));
+    }
+
+    #[test]
+    fn replicaset_statefulset_daemonset() {
+        let rs = response("defaults/replicaset.json");
+        expect(
+            &run(&with(&rs, "/spec/minReadySeconds", json!(-5)), None),
+            "spec.minReadySeconds",
+            "Invalid value: -5: must be greater than or equal to 0",
+        );
+        let sts = response("defaults/statefulset.json");
+        expect(
+            &run(
+                &with(&sts, "/spec/podManagementPolicy", json!("Random")),
+                None,
+            ),
+            "spec.podManagementPolicy",
+            "Invalid value: \"Random\": must be 'OrderedReady' or 'Parallel'",
+        );
+        valid(&with(&sts, "/spec/replicas", json!(3)), Some(&sts));
+        valid(
+            &with(
+                &sts,
+                "/spec/template/spec/containers/0/image",
+                json!("nginx:2"),
+            ),
+            Some(&sts),
+        );
+        let causes = run(&with(&sts, "/spec/serviceName", json!("other")), Some(&sts));
+        assert_eq!(
+            causes,
+            vec![(
+                "spec".to_string(),
+                "Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden".to_string()
+            )]
+        );
+        let ds = response("defaults/daemonset.json");
+        let zero = json!({"maxSurge": 0, "maxUnavailable": 0});
+        expect(
+            &run(&with(&ds, "/spec/updateStrategy/rollingUpdate", zero), None),
+            "spec.updateStrategy.rollingUpdate.maxUnavailable",
+            "Required value: cannot be 0 when maxSurge is 0",
+        );
+        let both = json!({"maxSurge": 1, "maxUnavailable": 1});
+        expect(
+            &run(&with(&ds, "/spec/updateStrategy/rollingUpdate", both), None),
+            "spec.updateStrategy.rollingUpdate.maxSurge",
+            "Invalid value: 1: may not be set when maxUnavailable is non-zero",
+        );
+        let causes = run(&without(&ds, "/spec/selector"), None);
+        expect_prefix(&causes, "spec.template.metadata.labels", "Invalid value: {");
+    }
+
+    // ------------------------------------------------------------------------- batch
+
+    #[test]
+    fn job_selector_generation_matches_capture() {
+        let capture = load("defaults/job.json");
+        let answer = &capture["response"]["body"];
+        let mut job = capture["request"]["body"].clone();
+        job["metadata"]["uid"] = answer["metadata"]["uid"].clone();
+        job["spec"]["manualSelector"] = json!(false);
+        generate_job_selector(&mut job);
+        assert_eq!(job["spec"]["selector"], answer["spec"]["selector"]);
+        assert_eq!(
+            job["spec"]["template"]["metadata"]["labels"],
+            answer["spec"]["template"]["metadata"]["labels"]
+        );
+        assert_eq!(job["metadata"]["labels"], answer["metadata"]["labels"]);
+    }
+
+    #[test]
+    fn job_invariants() {
+        let j = response("defaults/job.json");
+        expect(
+            &run(&with(&j, "/spec/parallelism", json!(-1)), None),
+            "spec.parallelism",
+            "Invalid value: -1: must be greater than or equal to 0",
+        );
+        expect(
+            &run(&with(&j, "/spec/backoffLimit", json!(-1)), None),
+            "spec.backoffLimit",
+            "Invalid value: -1: must be greater than or equal to 0",
+        );
+        expect(
+            &run(
+                &with(&j, "/spec/template/spec/restartPolicy", json!("Always")),
+                None,
+            ),
+            "spec.template.spec.restartPolicy",
+            "Required value: valid values: \"OnFailure\", \"Never\"",
+        );
+        expect(
+            &run(&with(&j, "/spec/completionMode", json!("Sometimes")), None),
+            "spec.completionMode",
+            "Unsupported value: \"Sometimes\": supported values: \"NonIndexed\", \"Indexed\"",
+        );
+        expect(
+            &run(
+                &with(
+                    &j,
+                    "/spec/template/metadata/labels/controller-uid",
+                    json!("other"),
+                ),
+                None,
+            ),
+            "spec.template.metadata.labels[controller-uid]",
+            &format!(
+                "Invalid value: {}: must be '{}'",
+                go_value(
+                    &with(
+                        &j,
+                        "/spec/template/metadata/labels/controller-uid",
+                        json!("other")
+                    )["spec"]["template"]["metadata"]["labels"]
+                ),
+                j["metadata"]["uid"].as_str().unwrap()
+            ),
+        );
+        // The template and selector are immutable.
+        let causes = run(
+            &with(
+                &j,
+                "/spec/template/spec/containers/0/image",
+                json!("busybox:2"),
+            ),
+            Some(&j),
+        );
+        assert_eq!(causes.len(), 1, "{causes:#?}");
+        assert_eq!(causes[0].0, "spec.template");
+        assert!(
+            causes[0].1.starts_with("Invalid value: {"),
+            "{}",
+            causes[0].1
+        );
+        assert!(
+            causes[0].1.ends_with(": field is immutable"),
+            "{}",
+            causes[0].1
+        );
+        let sel = with(&j, "/spec/selector/matchLabels/extra", json!("x"));
+        let sel = with(&sel, "/spec/template/metadata/labels/extra", json!("x"));
+        expect_prefix(
+            &run(&sel, Some(&j)),
+            "spec.selector",
+            "Invalid value: {\"matchLabels\":{",
+        );
+        valid(&with(&j, "/spec/suspend", json!(true)), Some(&j));
+    }
+
+    #[test]
+    fn cron_schedules() {
+        for ok in [
+            "*/5 * * * *",
+            "0 0 * * 0",
+            "@weekly",
+            "@every 1h30m",
+            "0 9-17/2 * JAN-MAR MON-FRI",
+            "? * * * *",
+            "15,45 * 1,15 * *",
+        ] {
+            assert_eq!(parse_cron(ok), Ok(()), "{ok}");
+        }
+        for (bad, msg) in [
+            ("* * *", "expected exactly 5 fields, found 3: [* * *]"),
+            ("61 * * * *", "end of range (61) above maximum (59): 61"),
+            ("* * 0 * *", "beginning of range (0) below minimum (1): 0"),
+            ("* * * * 7", "end of range (7) above maximum (6): 7"),
+            (
+                "5-1 * * * *",
+                "beginning of range (5) beyond end of range (1): 5-1",
+            ),
+            (
+                "*/0 * * * *",
+                "step of range should be a positive number: */0",
+            ),
+            ("1-2-3 * * * *", "too many hyphens: 1-2-3"),
+            (
+                "x * * * *",
+                "failed to parse int from x: strconv.Atoi: parsing \"x\": invalid syntax",
+            ),
+            ("@fortnightly", "unrecognized descriptor: @fortnightly"),
+            ("", "empty spec string"),
+        ] {
+            assert_eq!(parse_cron(bad), Err(msg.to_string()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cronjob_invariants() {
+        let c = response("defaults/cronjob.json");
+        expect(
+            &run(&with(&c, "/spec/schedule", json!("* * *")), None),
+            "spec.schedule",
+            "Invalid value: \"* * *\": expected exactly 5 fields, found 3: [* * *]",
+        );
+        expect(
+            &run(&with(&c, "/spec/schedule", json!("TZ=UTC * * * * *")), None),
+            "spec.schedule",
+            "Invalid value: \"TZ=UTC * * * * *\": cannot use TZ or CRON_TZ in schedule, use timeZone field instead",
+        );
+        expect(
+            &run(&with(&c, "/spec/concurrencyPolicy", json!("Sometimes")), None),
+            "spec.concurrencyPolicy",
+            "Unsupported value: \"Sometimes\": supported values: \"Allow\", \"Forbid\", \"Replace\"",
+        );
+        expect(
+            &run(&with(&c, "/spec/timeZone", json!("Local")), None),
+            "spec.timeZone",
+            "Invalid value: \"Local\": timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones",
+        );
+        expect(
+            &run(
+                &with(
+                    &c,
+                    "/spec/jobTemplate/spec/template/spec/restartPolicy",
+                    json!("Always"),
+                ),
+                None,
+            ),
+            "spec.jobTemplate.spec.template.spec.restartPolicy",
+            "Required value: valid values: \"OnFailure\", \"Never\"",
+        );
+        expect(
+            &run(&with(&c, "/metadata/name", json!("a".repeat(53))), None),
+            "metadata.name",
+            &format!(
+                "Invalid value: \"{}\": must be no more than 52 characters",
+                "a".repeat(53)
+            ),
+        );
+        valid(&with(&c, "/spec/timeZone", json!("UTC")), None);
+    }
+
+    // ------------------------------------------------------------------------- core kinds
+
+    #[test]
+    fn service_invariants() {
+        let s = response("defaults/service-clusterip.json");
+        expect(
+            &run(&with(&s, "/spec/ports", json!([])), None),
+            "spec.ports",
+            "Required value",
+        );
+        valid(
+            &with(
+                &response("defaults/service-headless.json"),
+                "/spec/ports",
+                json!([]),
+            ),
+            None,
+        );
+        let p0 = s["spec"]["ports"][0].clone();
+        let two = json!([
+            p0.clone(),
+            with(&with(&p0, "/port", json!(81)), "/name", json!("b"))
+        ]);
+        let two = with(&two, "/0/name", json!(""));
+        expect(
+            &run(&with(&s, "/spec/ports", two), None),
+            "spec.ports[0].name",
+            "Required value",
+        );
+        expect(
+            &run(&with(&s, "/spec/ports/0/port", json!(0)), None),
+            "spec.ports[0].port",
+            "Invalid value: 0: must be between 1 and 65535, inclusive",
+        );
+        expect(
+            &run(&with(&s, "/spec/type", json!("Magic")), None),
+            "spec.type",
+            "Unsupported value: \"Magic\": supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\"",
+        );
+        expect(
+            &run(&with(&s, "/spec/ports/0/targetPort", json!("not_a_port")), None),
+            "spec.ports[0].targetPort",
+            "Invalid value: \"not_a_port\": must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)",
+        );
+        expect(
+            &run(&with(&s, "/spec/ports/0/nodePort", json!(30001)), None),
+            "spec.ports[0].nodePort",
+            "Forbidden: may not be used when `type` is 'ClusterIP'",
+        );
+        // clusterIP is immutable.
+        let ip = s["spec"]["clusterIP"].as_str().unwrap();
+        let moved = with(&s, "/spec/clusterIP", json!("10.96.200.200"));
+        let causes = run(&moved, Some(&s));
+        assert_eq!(
+            causes,
+            vec![(
+                "spec.clusterIPs[0]".to_string(),
+                "Invalid value: [\"10.96.200.200\"]: may not change once set".to_string()
+            )],
+            "old clusterIP {ip}"
+        );
+        let mut ext = with(&s, "/spec/type", json!("ExternalName"));
+        for f in [
+            "clusterIP",
+            "clusterIPs",
+            "ipFamilies",
+            "ipFamilyPolicy",
+            "internalTrafficPolicy",
+        ] {
+            ext = without(&ext, &format!("/spec/{f}"));
+        }
+        expect(&run(&ext, None), "spec.externalName", "Required value");
+        valid(
+            &with(&ext, "/spec/externalName", json!("db.example.com.")),
+            None,
+        );
+        let np = response("defaults/service-nodeport.json");
+        valid(&np, Some(&np));
+        expect(
+            &run(&without(&np, "/spec/externalTrafficPolicy"), None),
+            "spec.externalTrafficPolicy",
+            "Required value",
+        );
+    }
+
+    #[test]
+    fn configmap_and_secret() {
+        let cm = response("defaults/configmap.json");
+        expect(
+            &run(&with(&cm, "/data/bad key", json!("v")), None),
+            "data[bad key]",
+            "Invalid value: \"bad key\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
+        );
+        expect(
+            &run(&with(&cm, "/data/..x", json!("v")), None),
+            "data[..x]",
+            "Invalid value: \"..x\": must not start with '..'",
+        );
+        let frozen = with(&cm, "/immutable", json!(true));
+        let causes = run(&with(&frozen, "/data/new", json!("v")), Some(&frozen));
+        assert_eq!(
+            causes,
+            vec![(
+                "data".to_string(),
+                "Forbidden: field is immutable when `immutable` is set".to_string()
+            )]
+        );
+        expect(
+            &run(&without(&frozen, "/immutable"), Some(&frozen)),
+            "immutable",
+            "Forbidden: field is immutable when `immutable` is set",
+        );
+        let s = response("defaults/secret.json");
+        let tls = with(&s, "/type", json!("kubernetes.io/tls"));
+        let causes = run(&with(&tls, "/data", json!({})), None);
+        assert_eq!(
+            causes,
+            vec![
+                ("data[tls.crt]".to_string(), "Required value".to_string()),
+                ("data[tls.key]".to_string(), "Required value".to_string())
+            ]
+        );
+        expect(
+            &run(&with(&s, "/type", json!("kubernetes.io/tls")), Some(&s)),
+            "type",
+            "Invalid value: \"kubernetes.io/tls\": field is immutable",
+        );
+        expect(
+            &run(
+                &with(&s, "/type", json!("kubernetes.io/dockerconfigjson")),
+                None,
+            ),
+            "data[.dockerconfigjson]",
+            "Required value",
+        );
+        let big = json!({"big": base64::engine::general_purpose::STANDARD.encode(vec![b'x'; 1024 * 1024 + 1])});
+        expect(
+            &run(&with(&s, "/data", big), None),
+            "data",
+            "Too long: may not be more than 1048576 bytes",
+        );
+    }
+
+    #[test]
+    fn namespace_node_pvc() {
+        let ns = response("defaults/namespace.json");
+        expect(
+            &run(&with(&ns, "/spec/finalizers", json!(["bad"])), None),
+            "spec.finalizers",
+            "Invalid value: \"bad\": name is neither a standard finalizer name nor is it fully qualified",
+        );
+        let node = response("defaults/node.json");
+        expect(
+            &run(&with(&node, "/spec/podCIDR", json!("bad")), None),
+            "spec.podCIDRs[0]",
+            "Invalid value: \"bad\": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
+        );
+        let with_cidr = with(&node, "/spec/podCIDRs", json!(["10.42.0.0/24"]));
+        expect(
+            &run(
+                &with(&node, "/spec/podCIDRs", json!(["10.42.1.0/24"])),
+                Some(&with_cidr),
+            ),
+            "spec.podCIDRs",
+            "Forbidden: node updates may not change podCIDR except from \"\" to valid",
+        );
+        valid(&with_cidr, Some(&node));
+        expect(
+            &run(&with(&node, "/spec/taints", json!([{"key": "k", "effect": "Never"}])), None),
+            "metadata.taints[0].effect",
+            "Unsupported value: \"Never\": supported values: \"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\"",
+        );
+        let pvc = response("defaults/persistentvolumeclaim.json");
+        expect(
+            &run(&with(&pvc, "/spec/accessModes", json!([])), None),
+            "spec.accessModes",
+            "Required value: at least 1 access mode is required",
+        );
+        expect(
+            &run(&with(&pvc, "/spec/resources", json!({})), None),
+            "spec.resources[storage]",
+            "Required value",
+        );
+        expect(
+            &run(&with(&pvc, "/spec/accessModes", json!(["ReadWriteSometimes"])), None),
+            "spec.accessModes",
+            "Unsupported value: \"ReadWriteSometimes\": supported values: \"ReadOnlyMany\", \"ReadWriteMany\", \"ReadWriteOnce\", \"ReadWriteOncePod\"",
+        );
+        expect_prefix(
+            &run(&with(&pvc, "/spec/accessModes", json!(["ReadWriteMany"])), Some(&pvc)),
+            "spec",
+            "Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims\n",
+        );
+    }
+
+    #[test]
+    fn other_kinds() {
+        let pdb = response("defaults/poddisruptionbudget.json");
+        let both = with(
+            &with(&pdb, "/spec/minAvailable", json!(1)),
+            "/spec/maxUnavailable",
+            json!(1),
+        );
+        expect_prefix(&run(&both, None), "spec", "Invalid value: {");
+        assert!(run(&both, None)[0]
+            .1
+            .ends_with("minAvailable and maxUnavailable cannot be both set"));
+        let ing = with(
+            &response("defaults/ingress.json"),
+            "/spec/rules",
+            json!([{"host": "example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+                "backend": {"service": {"name": "svc", "port": {"number": 80}}}}]}}]),
+        );
+        valid(&ing, None);
+        expect(
+            &run(&with(&ing, "/spec/rules/0/host", json!("10.0.0.1")), None),
+            "spec.rules[0].host",
+            "Invalid value: \"10.0.0.1\": must be a DNS name, not an IP address",
+        );
+        let causes = run(
+            &with(&ing, "/spec/rules/0/http/paths/0/pathType", json!("Regex")),
+            None,
+        );
+        expect(
+            &causes,
+            "spec.rules[0].http.paths[0].pathType",
+            "Unsupported value: \"Regex\": supported values: \"Exact\", \"ImplementationSpecific\", \"Prefix\"",
+        );
+        let causes = run(
+            &with(&ing, "/spec/rules/0/http/paths/0/path", json!("relative")),
+            None,
+        );
+        expect(
+            &causes,
+            "spec.rules[0].http.paths[0].path",
+            "Invalid value: \"relative\": must be an absolute path",
+        );
+        let role = response("defaults/role.json");
+        expect(
+            &run(&with(&role, "/rules/0/verbs", json!([])), None),
+            "rules[0].verbs",
+            "Required value: verbs must contain at least one value",
+        );
+        let rb = response("defaults/rolebinding.json");
+        expect_prefix(
+            &run(&with(&rb, "/roleRef/name", json!("other")), Some(&rb)),
+            "roleRef",
+            "Invalid value: {",
+        );
+        expect(
+            &run(&with(&rb, "/subjects/0/kind", json!("Robot")), None),
+            "subjects[0].kind",
+            "Unsupported value: \"Robot\": supported values: \"ServiceAccount\", \"User\", \"Group\"",
+        );
+        let pc = response("defaults/priorityclass.json");
+        expect(
+            &run(&with(&pc, "/value", json!(2_000_000_000)), None),
+            "value",
+            "Forbidden: maximum allowed value of a user defined priority is 1000000000",
+        );
+        expect(
+            &run(&with(&pc, "/value", json!(5)), Some(&pc)),
+            "value",
+            "Forbidden: may not be changed in an update.",
+        );
+        let sc = response("defaults/storageclass.json");
+        expect(
+            &run(&with(&sc, "/provisioner", json!("")), None),
+            "provisioner",
+            "Required value",
+        );
+        expect(
+            &run(
+                &with(&sc, "/provisioner", json!("example.com/other")),
+                Some(&sc),
+            ),
+            "provisioner",
+            "Forbidden: updates to provisioner are forbidden.",
+        );
+        let lease = response("defaults/lease.json");
+        expect(
+            &run(&with(&lease, "/spec/leaseDurationSeconds", json!(0)), None),
+            "spec.leaseDurationSeconds",
+            "Invalid value: 0: must be greater than 0",
+        );
+        let ev = response("defaults/event.json");
+        expect(
+            &run(
+                &with(&ev, "/involvedObject/namespace", json!("elsewhere")),
+                None,
+            ),
+            "involvedObject.namespace",
+            "Invalid value: \"elsewhere\": does not match event.namespace",
+        );
+    }
+
+    // ------------------------------------------------------------------------- helpers
+
+    #[test]
+    fn quantities() {
+        for (input, canonical) in [
+            ("1000m", "1"),
+            ("0.5", "500m"),
+            ("1.5", "1500m"),
+            ("1024Mi", "1Gi"),
+            ("1.5Gi", "1536Mi"),
+            ("1536Mi", "1536Mi"),
+            ("2000", "2k"),
+            ("1e3", "1e3"),
+            ("129e6", "129e6"),
+            ("128974848", "128974848"),
+            ("100Mi", "100Mi"),
+            ("0", "0"),
+            ("-1", "-1"),
+            ("0.1m", "100u"),
+        ] {
+            let q = parse_quantity(input).unwrap_or_else(|| panic!("{input}"));
+            assert_eq!(q.canonical(), canonical, "{input}");
+        }
+        for bad in ["", "abc", "1.2.3", "5Ki1", "--1", "1e", "1Kb"] {
+            assert!(parse_quantity(bad).is_none(), "{bad}");
+        }
+        let p = pod();
+        assert_eq!(quantity_decode_error("Pod", "v1", &p), None);
+        let bad = with(
+            &p,
+            "/spec/containers/0/resources",
+            json!({"limits": {"cpu": "lots"}}),
+        );
+        assert_eq!(
+            quantity_decode_error("Pod", "v1", &bad).as_deref(),
+            Some("Pod in version \"v1\" cannot be handled as a Pod: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
+        );
+    }
+
+    #[test]
+    fn cluster_ip_normalization() {
+        let mut svc = json!({"spec": {"clusterIP": "None"}});
+        normalize_service_cluster_ips(&mut svc, None);
+        assert_eq!(svc["spec"]["clusterIPs"], json!(["None"]));
+        let old = json!({"spec": {"clusterIP": "10.0.0.1", "clusterIPs": ["10.0.0.1"]}});
+        let mut svc = json!({"spec": {"clusterIP": "10.0.0.1"}});
+        normalize_service_cluster_ips(&mut svc, Some(&old));
+        assert_eq!(svc["spec"]["clusterIPs"], json!(["10.0.0.1"]));
+        let mut svc = json!({"spec": {"clusterIP": "10.0.0.2", "clusterIPs": ["10.0.0.1"]}});
+        normalize_service_cluster_ips(&mut svc, Some(&old));
+        assert_eq!(svc["spec"]["clusterIPs"], json!(["10.0.0.2"]));
+    }
+
+    #[test]
+    fn names_and_quotes() {
+        assert_eq!(
+            dns1123_label_errors("a.b"),
+            vec!["must not contain dots".to_string()]
+        );
+        assert_eq!(
+            dns1123_label_errors(&"a".repeat(64)),
+            vec![max_len_error(63)]
+        );
+        assert!(dns1123_subdomain_errors("a.b-c").is_empty());
+        assert_eq!(go_quote("a\"b\n"), "\"a\\\"b\\n\"");
+        assert!(valid_port_name_errors("http").is_empty());
+        assert_eq!(
+            valid_port_name_errors("1234"),
+            vec!["must contain at least one letter (a-z)".to_string()]
+        );
+        assert_eq!(subdomain_name_errors("abc-", true), Vec::<String>::new());
+    }
 }

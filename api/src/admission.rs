@@ -1,0 +1,82 @@
+//! The admission chain every write passes: defaulting and the built-in mutating
+//! admission plugins (ServiceAccount, DefaultTolerationSeconds, Priority), then the
+//! kind-specific validation.
+
+use meso_store::Store;
+use serde_json::Value;
+
+use crate::defaults;
+use crate::errors::{ApiError, ApiResult};
+use crate::registry::ResourceCtx;
+
+fn is(ctx: &ResourceCtx, group: &str, resource: &str) -> bool {
+    ctx.info.group == group && ctx.info.plural == resource
+}
+
+fn priority_class(store: &Store, name: &str) -> ApiResult<Option<Value>> {
+    let kv = store.get(&format!("/registry/scheduling.k8s.io/priorityclasses/{name}"))?;
+    Ok(kv.and_then(|kv| serde_json::from_slice(&kv.value).ok()))
+}
+
+/// The class marked `globalDefault`, if any.
+fn global_default_priority_class(store: &Store) -> ApiResult<Option<Value>> {
+    let list = store.list("/registry/scheduling.k8s.io/priorityclasses/", None, 0)?;
+    Ok(list
+        .items
+        .iter()
+        .filter_map(|kv| serde_json::from_slice::<Value>(&kv.value).ok())
+        .find(|pc| pc.get("globalDefault") == Some(&Value::Bool(true))))
+}
+
+fn forbidden(ctx: &ResourceCtx, name: &str, msg: String) -> ApiError {
+    ApiError::forbidden(
+        &ctx.info.group,
+        &ctx.info.plural,
+        name,
+        format!("{} {name:?} is forbidden: {msg}", crate::errors::qualified(&ctx.info.group, &ctx.info.plural)),
+    )
+}
+
+/// Mutating admission of a new object (after the system metadata is set).
+pub fn admit_create(store: &Store, ctx: &ResourceCtx, obj: &mut Value) -> ApiResult<()> {
+    let (g, v, k) = (ctx.info.group.as_str(), ctx.info.version.as_str(), ctx.info.kind.as_str());
+    defaults::apply_defaults(g, v, k, obj);
+    if is(ctx, "", "pods") {
+        let name = crate::meta::meta_str(obj, "name").unwrap_or("").to_string();
+        defaults::service_account_admission(obj, &crate::meta::name_suffix());
+        defaults::default_toleration_seconds(obj);
+        let named = obj
+            .get("spec")
+            .and_then(|s| s.get("priorityClassName"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        let class = match &named {
+            Some(n) => priority_class(store, n)?,
+            None => global_default_priority_class(store)?,
+        };
+        defaults::priority_admission(obj, class.as_ref()).map_err(|m| forbidden(ctx, &name, m))?;
+    }
+    let uid = crate::meta::meta_str(obj, "uid").unwrap_or("").to_string();
+    defaults::prepare_for_create(g, k, obj, &uid);
+    Ok(())
+}
+
+/// Mutating admission of an update.
+pub fn admit_update(ctx: &ResourceCtx, new: &mut Value, old: &Value) {
+    let (g, v, k) = (ctx.info.group.as_str(), ctx.info.version.as_str(), ctx.info.kind.as_str());
+    if is(ctx, "", "services") {
+        defaults::service_update_carry_over(new, old);
+    }
+    defaults::apply_defaults(g, v, k, new);
+    if is(ctx, "", "pods") {
+        defaults::priority_admission_update(new, old);
+    }
+    defaults::prepare_for_update(g, k, new, old);
+}
+
+/// Re-defaulting of the object as it will be stored (upstream decodes and defaults the
+/// stored object again, which also fixes the key order).
+pub fn finish(ctx: &ResourceCtx, obj: &mut Value) {
+    defaults::apply_defaults(&ctx.info.group, &ctx.info.version, &ctx.info.kind, obj);
+}
