@@ -67,6 +67,7 @@ pub fn admit_update(ctx: &ResourceCtx, new: &mut Value, old: &Value) {
     let (g, v, k) = (ctx.info.group.as_str(), ctx.info.version.as_str(), ctx.info.kind.as_str());
     if is(ctx, "", "services") {
         defaults::service_update_carry_over(new, old);
+        crate::validation::normalize_service_cluster_ips(new, Some(old));
     }
     defaults::apply_defaults(g, v, k, new);
     if is(ctx, "", "pods") {

@@ -196,7 +196,13 @@ impl ApiError {
     }
 
     pub fn invalid(kind: &str, group: &str, name: &str, causes: Vec<Cause>) -> Self {
-        let summary: Vec<String> = causes.iter().map(Cause::summary).collect();
+        let mut summary: Vec<String> = Vec::new();
+        for c in &causes {
+            let line = c.summary();
+            if !summary.contains(&line) {
+                summary.push(line);
+            }
+        }
         let joined = if summary.len() == 1 {
             summary[0].clone()
         } else {

@@ -7,7 +7,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_json::Value;
 
 use crate::errors::{ApiError, ApiResult};
-use crate::schema_meta::{Node, TypeRef};
+use crate::schema_meta::{DefKind, Node, Scalar, TypeRef};
 
 /// What a write asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,7 @@ fn walk(v: &Value, node: Node, path: String, out: &mut Vec<String>, depth: usize
     }
     match (v, node) {
         (Value::Object(m), Node::Type(t)) => {
-            if !matches!(t.kind(), crate::schema_meta::DefKind::Object) {
+            if !matches!(t.kind(), DefKind::Object) {
                 return;
             }
             for (k, child) in m {
@@ -70,7 +70,7 @@ fn walk(v: &Value, node: Node, path: String, out: &mut Vec<String>, depth: usize
         }
         (Value::Object(m), Node::Map(_)) => {
             for (k, child) in m {
-                walk(child, node.elem(), join(&path, k), out, depth + 1);
+                walk(child, node.child(k).0, join(&path, k), out, depth + 1);
             }
         }
         (Value::Array(items), Node::Array(_)) => {
@@ -80,6 +80,95 @@ fn walk(v: &Value, node: Node, path: String, out: &mut Vec<String>, depth: usize
         }
         _ => {}
     }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Whether a JSON value fits a scalar type; returns the Go type name when it does not.
+fn scalar_mismatch(v: &Value, s: Scalar) -> Option<&'static str> {
+    let ok = match s {
+        Scalar::String | Scalar::Bytes | Scalar::DateTime => v.is_string(),
+        Scalar::Int32 | Scalar::Int64 | Scalar::Integer => v.is_i64() || v.is_u64(),
+        Scalar::Double | Scalar::Number => v.is_number(),
+        Scalar::Boolean => v.is_boolean(),
+        Scalar::IntOrString => v.is_string() || v.is_i64() || v.is_u64(),
+        Scalar::Quantity => v.is_string() || v.is_number(),
+    };
+    if ok || v.is_null() {
+        return None;
+    }
+    Some(match s {
+        Scalar::String | Scalar::Bytes => "string",
+        Scalar::DateTime => "v1.Time",
+        Scalar::Int32 => "int32",
+        Scalar::Int64 | Scalar::Integer => "int64",
+        Scalar::Double | Scalar::Number => "float64",
+        Scalar::Boolean => "bool",
+        Scalar::IntOrString => "intstr.IntOrString",
+        Scalar::Quantity => "resource.Quantity",
+    })
+}
+
+/// The first value whose JSON type cannot decode into the built-in type, as Go's
+/// `encoding/json` reports it (`json: cannot unmarshal number into Go struct field
+/// ConfigMap.data of type string`).
+pub fn type_error(obj: &Value, root: TypeRef, kind: &str) -> Option<String> {
+    fn go(v: &Value, node: Node, path: &str, kind: &str, depth: usize) -> Option<String> {
+        if depth > 64 || v.is_null() {
+            return None;
+        }
+        let mismatch = |want: &str| {
+            Some(format!(
+                "json: cannot unmarshal {} into Go struct field {kind}.{path} of type {want}",
+                json_type(v)
+            ))
+        };
+        match node {
+            Node::Scalar(s) => scalar_mismatch(v, s).and_then(mismatch),
+            Node::Type(t) => match t.kind() {
+                DefKind::Scalar(s) => scalar_mismatch(v, s).and_then(mismatch),
+                DefKind::Opaque => None,
+                DefKind::Object => {
+                    let Value::Object(m) = v else {
+                        return mismatch(t.name().rsplit('.').next().unwrap_or("struct"));
+                    };
+                    m.iter().find_map(|(k, child)| {
+                        let (next, _) = Node::Type(t).child(k);
+                        go(child, next, &join(path, k), kind, depth + 1)
+                    })
+                }
+            },
+            Node::Map(_) => {
+                let Value::Object(m) = v else { return mismatch("map[string]") };
+                m.iter().find_map(|(k, child)| {
+                    go(child, node.child(k).0, &join(path, k), kind, depth + 1)
+                })
+            }
+            Node::Array(_) => {
+                let Value::Array(items) = v else { return mismatch("[]") };
+                items
+                    .iter()
+                    .find_map(|child| go(child, node.elem(), path, kind, depth + 1))
+            }
+            Node::Unknown => None,
+        }
+    }
+    let Value::Object(m) = obj else { return None };
+    m.iter()
+        .filter(|(k, _)| *k != "apiVersion" && *k != "kind")
+        .find_map(|(k, child)| {
+            let (next, _) = Node::Type(root).child(k);
+            go(child, next, k, kind, 1)
+        })
 }
 
 /// Paths of keys that appear twice in the same JSON object of `body`.
@@ -179,6 +268,11 @@ pub fn check(
     obj: &Value,
     root: Option<TypeRef>,
 ) -> ApiResult<Vec<String>> {
+    if let Some(e) = root.and_then(|r| type_error(obj, r, kind)) {
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: {e}"
+        )));
+    }
     if mode == FieldValidation::Ignore {
         return Ok(Vec::new());
     }
@@ -225,6 +319,21 @@ mod tests {
             unknown_fields(&obj, root),
             vec!["spec.template.spec.containers[0].bogus"]
         );
+    }
+
+    #[test]
+    fn wrong_types_are_reported_like_go() {
+        let root = crate::schema_meta::root_for_gvk("", "v1", "ConfigMap").unwrap();
+        let obj = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"data":{"k":1}});
+        assert_eq!(
+            type_error(&obj, root, "ConfigMap").unwrap(),
+            "json: cannot unmarshal number into Go struct field ConfigMap.data.k of type string"
+        );
+        let root = crate::schema_meta::root_for_gvk("apps", "v1", "Deployment").unwrap();
+        let ok = json!({"spec":{"replicas":3,"template":{"spec":{"containers":[{"name":"a","ports":[{"containerPort":80}]}]}}}});
+        assert_eq!(type_error(&ok, root, "Deployment"), None);
+        let bad = json!({"spec":{"replicas":"three"}});
+        assert!(type_error(&bad, root, "Deployment").unwrap().contains("of type int32"));
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod service_alloc;
 pub mod strategy;
 
 pub mod table;
+pub mod validation;
 pub mod watch;
 
 pub use server::{run, ApiServer, ApiServerArgs};

@@ -3539,4 +3539,49 @@ mod tests {
             std::fs::write(file, api.v3_doc(key).unwrap().0).unwrap();
         }
     }
+
+    #[test]
+    #[ignore]
+    fn profile_render() {
+        let api = builtin();
+        let target = Target::GroupVersion("".into(), "v1".into());
+        let t = Instant::now();
+        let routes = api.model.target_routes(&target);
+        eprintln!("routes {:?}", t.elapsed());
+        let t = Instant::now();
+        let mut unused = BTreeSet::new();
+        let mut paths = Map::new();
+        for (path, ops) in &routes {
+            paths.insert(path.clone(), path_item(ops, Flavor::V3, &mut unused));
+        }
+        eprintln!("paths {:?}", t.elapsed());
+        let roots = referenced_definitions(&routes);
+        let t = Instant::now();
+        let mut g = schemars::generate::SchemaSettings::draft07().with(|s| { s.meta_schema = None; s.transforms = Vec::new(); }).into_generator();
+        for k in KNOWN_KINDS.iter().filter(|k| k.group.is_empty()) { (k.schema)(&mut g); }
+        eprintln!("schemars only {:?}", t.elapsed());
+        let t = Instant::now();
+        let defs = api.model.definitions(&roots, Flavor::V3, Some(("", "v1")));
+        eprintln!("definitions {:?}", t.elapsed());
+        let doc = json!({"paths": paths, "defs": defs});
+        let t = Instant::now();
+        let v = serde_json::to_vec(&doc).unwrap();
+        eprintln!("serialize {:?} {}", t.elapsed(), v.len());
+        let t = Instant::now();
+        let v = serde_json::to_vec(&doc).unwrap();
+        eprintln!("serialize again {:?} {}", t.elapsed(), v.len());
+        let t = Instant::now();
+        let s = doc.to_string();
+        eprintln!("to_string {:?} {}", t.elapsed(), s.len());
+        let t = Instant::now();
+        let mut buf = Vec::with_capacity(4 << 20);
+        serde_json::to_writer(&mut buf, &doc).unwrap();
+        eprintln!("prealloc {:?} {}", t.elapsed(), buf.len());
+        let t = Instant::now();
+        let parsed: Value = serde_json::from_slice(&buf).unwrap();
+        eprintln!("parse {:?} {}", t.elapsed(), parsed.is_object());
+        let t = Instant::now();
+        let _ = sha512(&v);
+        eprintln!("sha {:?}", t.elapsed());
+    }
 }

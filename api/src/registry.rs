@@ -137,6 +137,17 @@ impl DeleteOptions {
             o.propagation_policy = Some("Orphan".into());
         }
         if let Some(b) = body {
+            if !b.is_object() {
+                return Err(ApiError::bad_request(format!(
+                    "json: cannot unmarshal {} into Go value of type v1.DeleteOptions",
+                    if b.is_array() { "array" } else { "value" }
+                )));
+            }
+            if let Some(root) = crate::schema_meta::definition("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions") {
+                if let Some(e) = crate::field_validation::type_error(b, root, "DeleteOptions") {
+                    return Err(ApiError::bad_request(e));
+                }
+            }
             if let Some(g) = b.get("gracePeriodSeconds").and_then(Value::as_i64) {
                 o.grace_period_seconds = Some(g);
             }
@@ -366,12 +377,23 @@ impl Registry {
             }
         }
         let revision = revision.unwrap_or(current);
-        let continue_token = match (last_key, more_after_last) {
-            (Some(k), true) => Some(encode_continue(
-                revision,
-                k.strip_prefix(&prefix).unwrap_or(&k),
-            )),
-            _ => None,
+        let (continue_token, remaining) = match (last_key, more_after_last) {
+            (Some(k), true) => {
+                // Upstream counts the rest only when no selector filters it.
+                let remaining = if label.is_none() && field.is_none() {
+                    self.store.count_after(&prefix, &k).ok().map(|n| n as u64)
+                } else {
+                    None
+                };
+                (
+                    Some(encode_continue(
+                        revision,
+                        k.strip_prefix(&prefix).unwrap_or(&k),
+                    )),
+                    remaining,
+                )
+            }
+            _ => (None, None),
         };
         for item in &mut items {
             if let Some(o) = item.as_object_mut() {
@@ -383,7 +405,7 @@ impl Registry {
             items,
             revision,
             continue_token,
-            remaining: None,
+            remaining,
         })
     }
 
@@ -428,7 +450,7 @@ impl Registry {
         crate::admission::admit_create(&self.store, ctx, &mut obj)?;
         ctx.strategy.prepare_for_create(&mut obj);
         crate::admission::finish(ctx, &mut obj);
-        self.validate(ctx, &obj, None, &name)?;
+        self.validate(ctx, &obj, None, &name, true)?;
         if let Some(ns) = ctx.namespace.as_deref().filter(|_| ctx.info.namespaced()) {
             self.check_namespace(ns, true)?;
         }
@@ -445,6 +467,7 @@ impl Registry {
         let ns = ctx.namespace.clone().unwrap_or_default();
         if is_service(ctx) {
             crate::service_alloc::allocate(&self.store, &self.service_ranges, &mut obj, &ns, &name).await?;
+            crate::validation::normalize_service_cluster_ips(&mut obj, None);
         }
         match self.store.create(&key, encode(&obj)?).await {
             Ok(kv) => ctx.decode_kv(&kv),
@@ -466,6 +489,7 @@ impl Registry {
         obj: &Value,
         old: Option<&Value>,
         name: &str,
+        kind_checks: bool,
     ) -> ApiResult<()> {
         let mut causes = Vec::new();
         let generate = meta::meta_str(obj, "generateName").unwrap_or("");
@@ -490,7 +514,19 @@ impl Registry {
                 causes.push(Cause::invalid(field, &json!(shown), &e));
             }
         }
-        causes.extend(ctx.strategy.validate(obj, old));
+        if let Some(e) = crate::validation::quantity_decode_error(
+            &ctx.info.group,
+            &ctx.info.version,
+            &ctx.info.kind,
+            obj,
+        ) {
+            return Err(ApiError::bad_request(e));
+        }
+        if kind_checks {
+            causes.extend(ctx.strategy.validate(obj, old));
+        } else if let Some(m) = obj.get("metadata").and_then(Value::as_object) {
+            causes.extend(meta::validate_labels_annotations(m, "metadata"));
+        }
         if causes.is_empty() {
             Ok(())
         } else {
@@ -538,7 +574,7 @@ impl Registry {
                 o.insert("apiVersion".into(), json!(ctx.info.api_version()));
                 o.insert("kind".into(), json!(ctx.info.kind));
             }
-            self.validate(ctx, &new, Some(&current), name)?;
+            self.validate(ctx, &new, Some(&current), name, subresource.is_none())?;
             // A deleting object whose last finalizer is gone is removed.
             let deleting = meta::meta_str(&new, "deletionTimestamp").is_some();
             let no_finalizers = new

@@ -454,6 +454,7 @@ fn peer_identity(conn: &rustls::ServerConnection) -> PeerIdentity {
 pub struct ApiServer {
     pub state: Arc<AppState>,
     pub addr: SocketAddr,
+    listener: tokio::net::TcpListener,
     pub kubeconfig: PathBuf,
     pub pki: Pki,
     pub data_dir: PathBuf,
@@ -519,6 +520,9 @@ impl ApiServer {
             ready: AtomicBool::new(false),
             started: Instant::now(),
         });
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("binding {addr}: {e}"))?;
         bootstrap(&state, args.secure_port).await?;
         let kubeconfig = data_dir.join("admin.kubeconfig");
         crate::certs::write_file(
@@ -529,6 +533,7 @@ impl ApiServer {
         Ok(ApiServer {
             state,
             addr,
+            listener,
             kubeconfig,
             pki,
             data_dir,
@@ -538,7 +543,7 @@ impl ApiServer {
     /// Serves HTTPS until the shutdown token fires, then drains connections and flushes
     /// the store.
     pub async fn serve(self) -> anyhow::Result<()> {
-        let listener = tokio::net::TcpListener::bind(self.addr).await?;
+        let listener = self.listener;
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config(&self.pki)?));
         let app = router(self.state.clone());
         let shutdown = self.state.shutdown.clone();

@@ -12,6 +12,7 @@ use crate::resources::ResourceInfo;
 #[derive(Debug, Clone)]
 pub struct Strategy {
     pub group: String,
+    pub version: String,
     pub resource: String,
     pub kind: String,
     pub has_status: bool,
@@ -107,6 +108,7 @@ impl Strategy {
         };
         Strategy {
             group: g.to_string(),
+            version: info.version.clone(),
             resource: r.to_string(),
             kind: info.kind.clone(),
             has_status: info.has_status(),
@@ -281,49 +283,13 @@ impl Strategy {
                 }
             }
         }
-        if self.is("", "configmaps") || self.is("", "secrets") {
-            let total: usize = ["data", "binaryData", "stringData"]
-                .iter()
-                .filter_map(|f| obj.get(*f).and_then(Value::as_object))
-                .flat_map(|m| m.iter())
-                .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
-                .sum();
-            let limit = 1024 * 1024;
-            if total > limit {
-                let field = if self.resource == "configmaps" {
-                    "[]"
-                } else {
-                    "data"
-                };
-                causes.push(Cause::too_long(field, limit));
-            }
-            if let Some(old) = old {
-                if old.get("immutable") == Some(&Value::Bool(true)) {
-                    for f in ["data", "binaryData"] {
-                        if obj.get(f) != old.get(f) {
-                            causes.push(Cause::forbidden(
-                                f,
-                                "field is immutable when `immutable` is set",
-                            ));
-                        }
-                    }
-                    if obj.get("immutable") != Some(&Value::Bool(true)) {
-                        causes.push(Cause::forbidden(
-                            "immutable",
-                            "field is immutable when `immutable` is set",
-                        ));
-                    }
-                }
-            }
-        }
-        if self.group == "apps"
-            && matches!(
-                self.resource.as_str(),
-                "deployments" | "replicasets" | "statefulsets" | "daemonsets"
-            )
-        {
-            causes.extend(validate_selector_matches_template(obj));
-        }
+        causes.extend(crate::validation::validate(
+            &self.group,
+            &self.version,
+            &self.kind,
+            obj,
+            old,
+        ));
         causes
     }
 
@@ -353,37 +319,6 @@ impl Strategy {
     }
 }
 
-fn validate_selector_matches_template(obj: &Value) -> Vec<Cause> {
-    let mut causes = Vec::new();
-    let spec = obj.get("spec");
-    let selector = spec.and_then(|s| s.get("selector"));
-    let labels = spec
-        .and_then(|s| s.get("template"))
-        .and_then(|t| t.get("metadata"))
-        .and_then(|m| m.get("labels"));
-    match selector {
-        None | Some(Value::Null) => causes.push(Cause::required("spec.selector", "")),
-        Some(sel) => match crate::selectors::LabelSelector::from_label_selector_json(sel) {
-            Ok(parsed) => {
-                if parsed.is_empty() {
-                    causes.push(Cause::invalid(
-                        "spec.selector",
-                        sel,
-                        "empty selector is invalid for deployment",
-                    ));
-                } else if !parsed.matches(labels.and_then(Value::as_object)) {
-                    causes.push(Cause::invalid(
-                        "spec.template.metadata.labels",
-                        labels.unwrap_or(&Value::Null),
-                        "`selector` does not match template `labels`",
-                    ));
-                }
-            }
-            Err(e) => causes.push(Cause::invalid("spec.selector", sel, &e.0)),
-        },
-    }
-    causes
-}
 
 /// `stringData` is folded into base64 `data` (write-only field).
 fn fold_string_data(o: &mut Map<String, Value>) {

@@ -67,53 +67,6 @@ pub fn validate(
     e.0
 }
 
-/// What upstream's Job strategy does in `PrepareForCreate` before validation
-/// (`generateSelectorIfNeeded`), plus the `SetDefaults_Job` copy of the template labels to the
-/// Job's own labels that upstream applies when it reads the object back from storage. Call it
-/// on create, after `metadata.uid` is set, before [`validate`].
-pub fn generate_job_selector(job: &mut Value) {
-    let name = meta::meta_str(job, "name").unwrap_or_default().to_string();
-    let uid = meta::meta_str(job, "uid").unwrap_or_default().to_string();
-    let Some(spec) = job.get_mut("spec").and_then(Value::as_object_mut) else {
-        return;
-    };
-    if spec.get("manualSelector") == Some(&Value::Bool(true)) {
-        return;
-    }
-    let Some(labels) = ensure_object(spec, "template")
-        .and_then(|t| ensure_object(t, "metadata"))
-        .and_then(|m| ensure_object(m, "labels"))
-    else {
-        return;
-    };
-    for key in ["job-name", "batch.kubernetes.io/job-name"] {
-        labels
-            .entry(key)
-            .or_insert_with(|| Value::String(name.clone()));
-    }
-    for key in ["controller-uid", "batch.kubernetes.io/controller-uid"] {
-        labels
-            .entry(key)
-            .or_insert_with(|| Value::String(uid.clone()));
-    }
-    let template_labels = labels.clone();
-    if let Some(match_labels) =
-        ensure_object(spec, "selector").and_then(|s| ensure_object(s, "matchLabels"))
-    {
-        match_labels
-            .entry("batch.kubernetes.io/controller-uid")
-            .or_insert_with(|| Value::String(uid.clone()));
-    }
-    if let Some(m) = meta::metadata_mut(job) {
-        let empty = m
-            .get("labels")
-            .and_then(Value::as_object)
-            .is_none_or(Map::is_empty);
-        if empty && !template_labels.is_empty() {
-            m.insert("labels".into(), Value::Object(template_labels));
-        }
-    }
-}
 
 /// Upstream's `NormalizeClusterIPs` (Service strategy `PrepareForCreate`/`PrepareForUpdate`):
 /// keeps `spec.clusterIP` and `spec.clusterIPs` in step the way old and new clients expect.
@@ -157,9 +110,33 @@ pub fn normalize_service_cluster_ips(svc: &mut Value, old: Option<&Value>) {
     }
 }
 
-/// The message of the `400 BadRequest` upstream answers when a quantity in the body does not
-/// parse (a decoding error, before validation): `None` when every quantity parses.
-pub fn quantity_decode_error(kind: &str, version: &str, obj: &Value) -> Option<String> {
+/// The message of the `400 BadRequest` upstream answers when a quantity in the body of a
+/// built-in kind does not parse (a decoding error, before validation): `None` when every
+/// quantity parses, and always for kinds that carry no `resource.Quantity`.
+pub fn quantity_decode_error(
+    group: &str,
+    version: &str,
+    kind: &str,
+    obj: &Value,
+) -> Option<String> {
+    const WITH_QUANTITIES: &[(&str, &str)] = &[
+        ("", "Pod"),
+        ("", "PodTemplate"),
+        ("", "ReplicationController"),
+        ("", "PersistentVolumeClaim"),
+        ("", "PersistentVolume"),
+        ("", "Node"),
+        ("", "ResourceQuota"),
+        ("apps", "Deployment"),
+        ("apps", "ReplicaSet"),
+        ("apps", "StatefulSet"),
+        ("apps", "DaemonSet"),
+        ("batch", "Job"),
+        ("batch", "CronJob"),
+    ];
+    if !WITH_QUANTITIES.contains(&(group, kind)) {
+        return None;
+    }
     fn walk(v: &Value, under_list: bool, depth: usize) -> bool {
         if depth > 64 {
             return false;
@@ -429,12 +406,6 @@ fn is_empty_value(v: &Value) -> bool {
     }
 }
 
-fn ensure_object<'a>(m: &'a mut Map<String, Value>, k: &str) -> Option<&'a mut Map<String, Value>> {
-    if !m.get(k).is_some_and(Value::is_object) {
-        m.insert(k.to_string(), Value::Object(Map::new()));
-    }
-    m.get_mut(k).and_then(Value::as_object_mut)
-}
 
 /// `apiequality.Semantic.DeepEqual` on JSON: nulls and empty lists equal absence, quantities
 /// compare by value.
@@ -7703,7 +7674,9 @@ mod tests {
         let mut job = capture["request"]["body"].clone();
         job["metadata"]["uid"] = answer["metadata"]["uid"].clone();
         job["spec"]["manualSelector"] = json!(false);
-        generate_job_selector(&mut job);
+        let uid = job["metadata"]["uid"].as_str().unwrap_or("").to_string();
+        crate::defaults::prepare_for_create("batch", "Job", &mut job, &uid);
+        crate::defaults::apply_defaults("batch", "v1", "Job", &mut job);
         assert_eq!(job["spec"]["selector"], answer["spec"]["selector"]);
         assert_eq!(
             job["spec"]["template"]["metadata"]["labels"],
@@ -8198,14 +8171,14 @@ mod tests {
             assert!(parse_quantity(bad).is_none(), "{bad}");
         }
         let p = pod();
-        assert_eq!(quantity_decode_error("Pod", "v1", &p), None);
+        assert_eq!(quantity_decode_error("", "v1", "Pod", &p), None);
         let bad = with(
             &p,
             "/spec/containers/0/resources",
             json!({"limits": {"cpu": "lots"}}),
         );
         assert_eq!(
-            quantity_decode_error("Pod", "v1", &bad).as_deref(),
+            quantity_decode_error("", "v1", "Pod", &bad).as_deref(),
             Some("Pod in version \"v1\" cannot be handled as a Pod: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
         );
     }

@@ -198,6 +198,25 @@ impl Store {
         Ok((items, false))
     }
 
+    /// Number of keys under `prefix` that sort after `after` (for `remainingItemCount`).
+    pub fn count_after(&self, prefix: &str, after: &str) -> Result<usize> {
+        let start = codec::kv_key(after);
+        let mut n = 0;
+        let range = (
+            std::ops::Bound::Excluded(start),
+            std::ops::Bound::Unbounded::<Vec<u8>>,
+        );
+        let prefix_key = codec::kv_key(prefix);
+        for k in self.inner.db.range(range).keys() {
+            let k = k?;
+            if !k.starts_with(&prefix_key) {
+                break;
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Counts the keys starting with `prefix`.
     pub fn count(&self, prefix: &str) -> Result<usize> {
         let mut n = 0;
