@@ -37,10 +37,14 @@ fn forbidden(ctx: &ResourceCtx, name: &str, msg: String) -> ApiError {
     )
 }
 
-/// Mutating admission of a new object (after the system metadata is set).
+/// Defaulting, as upstream applies it while decoding a request body.
+pub fn default(ctx: &ResourceCtx, obj: &mut Value) {
+    defaults::apply_defaults(&ctx.info.group, &ctx.info.version, &ctx.info.kind, obj);
+}
+
+/// Mutating admission of a new object (after defaulting and the system metadata).
 pub fn admit_create(store: &Store, ctx: &ResourceCtx, obj: &mut Value) -> ApiResult<()> {
-    let (g, v, k) = (ctx.info.group.as_str(), ctx.info.version.as_str(), ctx.info.kind.as_str());
-    defaults::apply_defaults(g, v, k, obj);
+    let (g, k) = (ctx.info.group.as_str(), ctx.info.kind.as_str());
     if is(ctx, "", "pods") {
         let name = crate::meta::meta_str(obj, "name").unwrap_or("").to_string();
         defaults::service_account_admission(obj, &crate::meta::name_suffix());
@@ -62,14 +66,14 @@ pub fn admit_create(store: &Store, ctx: &ResourceCtx, obj: &mut Value) -> ApiRes
     Ok(())
 }
 
-/// Mutating admission of an update.
+/// Mutating admission of an update (after defaulting).
 pub fn admit_update(ctx: &ResourceCtx, new: &mut Value, old: &Value) {
-    let (g, v, k) = (ctx.info.group.as_str(), ctx.info.version.as_str(), ctx.info.kind.as_str());
+    let (g, k) = (ctx.info.group.as_str(), ctx.info.kind.as_str());
     if is(ctx, "", "services") {
         defaults::service_update_carry_over(new, old);
         crate::validation::normalize_service_cluster_ips(new, Some(old));
+        default(ctx, new);
     }
-    defaults::apply_defaults(g, v, k, new);
     if is(ctx, "", "pods") {
         defaults::priority_admission_update(new, old);
     }

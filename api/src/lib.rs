@@ -5,6 +5,7 @@
 //! routing and (later) OpenAPI and RBAC.
 
 pub mod admission;
+pub mod apply;
 pub mod auth;
 pub mod certs;
 pub mod defaults;

@@ -13,6 +13,8 @@ use crate::registry::{DeleteOptions, ListOptions, ResourceCtx};
 use crate::server::AppState;
 
 const NAMESPACES_PREFIX: &str = "/registry/core/namespaces/";
+/// The field manager of the API server's own writes.
+const SYSTEM_MANAGER: &str = "kube-apiserver";
 
 fn is_terminating(obj: &Value) -> bool {
     obj.get("metadata")
@@ -74,7 +76,7 @@ async fn finalize(state: &AppState, ns: &str) -> bool {
     let ctx = ResourceCtx::new(info, None);
     let r = state
         .registry
-        .update_with(&ctx, ns, Some("finalize"), false, |cur| {
+        .update_with(&ctx, ns, Some("finalize"), false, Some(SYSTEM_MANAGER), |cur| {
             let mut next = cur.clone();
             let finalizers: Vec<Value> = cur
                 .get("spec")

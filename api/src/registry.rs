@@ -16,6 +16,8 @@ use crate::strategy::Strategy;
 #[derive(Debug, Clone)]
 pub struct ResourceCtx {
     pub info: ResourceInfo,
+    /// `info.api_version()`, computed once.
+    pub api_version: String,
     pub strategy: Strategy,
     pub namespace: Option<String>,
 }
@@ -24,6 +26,7 @@ impl ResourceCtx {
     pub fn new(info: ResourceInfo, namespace: Option<String>) -> Self {
         let strategy = Strategy::for_resource(&info);
         ResourceCtx {
+            api_version: info.api_version(),
             info,
             strategy,
             namespace,
@@ -71,6 +74,33 @@ impl ResourceCtx {
             m.insert("resourceVersion".into(), json!(revision.to_string()));
         }
         Ok(obj)
+    }
+
+    /// The schema server-side apply and managedFields use for this resource.
+    pub fn apply_schema(&self) -> crate::apply::Schema {
+        crate::apply::Schema::for_gvk(&self.info.group, &self.info.version, &self.info.kind)
+    }
+
+    /// The apply endpoint of this resource (or one of its subresources).
+    pub fn endpoint<'a>(
+        &'a self,
+        schema: &'a crate::apply::Schema,
+        subresource: Option<&'a str>,
+    ) -> crate::apply::Endpoint<'a> {
+        const MAIN_WITH_STATUS: &[&[&str]] = &[&["status"]];
+        const STATUS: &[&[&str]] = &[&["spec"]];
+        let reset_fields: &[&[&str]] = match subresource {
+            Some("status") => STATUS,
+            None if self.strategy.has_status => MAIN_WITH_STATUS,
+            _ => &[],
+        };
+        crate::apply::Endpoint {
+            schema,
+            api_version: &self.api_version,
+            kind: &self.info.kind,
+            subresource,
+            reset_fields,
+        }
     }
 
     pub fn decode_kv(&self, kv: &KeyValue) -> ApiResult<Value> {
@@ -410,11 +440,14 @@ impl Registry {
     }
 
     /// Creates an object (already decoded and checked against the URL).
+    /// Creates an object. `manager` records an Update entry in managedFields (None when the
+    /// caller recorded them already, as server-side apply does).
     pub async fn create(
         &self,
         ctx: &ResourceCtx,
         mut obj: Value,
         dry_run: bool,
+        manager: Option<&str>,
     ) -> ApiResult<Value> {
         let Some(m) = meta::metadata_mut(&mut obj) else {
             return Err(ApiError::bad_request("object must be a JSON object"));
@@ -446,6 +479,17 @@ impl Registry {
             }
         } else {
             m.remove("namespace");
+        }
+        crate::admission::default(ctx, &mut obj);
+        if let Some(manager) = manager {
+            let schema = ctx.apply_schema();
+            crate::apply::record_update(
+                &ctx.endpoint(&schema, None),
+                None,
+                &mut obj,
+                manager,
+                &meta::now_rfc3339(),
+            );
         }
         crate::admission::admit_create(&self.store, ctx, &mut obj)?;
         ctx.strategy.prepare_for_create(&mut obj);
@@ -543,6 +587,7 @@ impl Registry {
         name: &str,
         subresource: Option<&str>,
         dry_run: bool,
+        manager: Option<&str>,
         mut mutate: F,
     ) -> ApiResult<Value>
     where
@@ -565,6 +610,17 @@ impl Registry {
                 if *rv != kv.mod_revision.to_string() {
                     return Err(ApiError::stale(ctx.group(), ctx.resource(), name));
                 }
+            }
+            crate::admission::default(ctx, &mut new);
+            if let Some(manager) = manager {
+                let schema = ctx.apply_schema();
+                crate::apply::record_update(
+                    &ctx.endpoint(&schema, subresource),
+                    Some(&current),
+                    &mut new,
+                    manager,
+                    &meta::now_rfc3339(),
+                );
             }
             crate::admission::admit_update(ctx, &mut new, &current);
             ctx.strategy

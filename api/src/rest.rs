@@ -493,7 +493,8 @@ impl AppState {
             return Err(ApiError::no_resource());
         }
         let warnings = self.validate_fields(ctx, req, Some(&req.body), &obj)?;
-        let created = self.registry.create(ctx, obj, dry_run).await?;
+        let manager = field_manager(req)?;
+        let created = self.registry.create(ctx, obj, dry_run, Some(&manager)).await?;
         Ok(respond_warn(
             StatusCode::CREATED,
             output,
@@ -513,7 +514,9 @@ impl AppState {
         let dry_run = req.query.dry_run()?;
         if sub == Some("scale") {
             let scale = self.decode_write_body(ctx, req, "Scale", "autoscaling/v1")?;
-            return self.write_scale(ctx, name, scale, dry_run, output).await;
+            return self
+                .write_scale(ctx, name, scale, dry_run, &field_manager(req)?, output)
+                .await;
         }
         let obj = self.decode_write_body(ctx, req, &ctx.info.kind, &ctx.info.api_version())?;
         let body_name = meta::meta_str(&obj, "name").unwrap_or("");
@@ -532,7 +535,7 @@ impl AppState {
         let warnings = self.validate_fields(ctx, req, Some(&req.body), &obj)?;
         let updated = self
             .registry
-            .update_with(ctx, name, sub, dry_run, |_| Ok(obj.clone()))
+            .update_with(ctx, name, sub, dry_run, Some(&field_manager(req)?), |_| Ok(obj.clone()))
             .await?;
         Ok(respond_warn(
             StatusCode::OK,
@@ -542,12 +545,14 @@ impl AppState {
         ))
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn write_scale(
         &self,
         ctx: &ResourceCtx,
         name: &str,
         scale: Value,
         dry_run: bool,
+        manager: &str,
         output: Output,
     ) -> ApiResult<Response> {
         let replicas = scale
@@ -570,7 +575,7 @@ impl AppState {
         let pinned = meta::meta_str(&scale, "resourceVersion").map(str::to_string);
         let updated = self
             .registry
-            .update_with(ctx, name, Some("scale"), dry_run, |cur| {
+            .update_with(ctx, name, Some("scale"), dry_run, Some(manager), |cur| {
                 let mut next = cur.clone();
                 if let Some(spec) = next.get_mut("spec").and_then(Value::as_object_mut) {
                     spec.insert("replicas".into(), json!(replicas));
@@ -596,9 +601,12 @@ impl AppState {
     ) -> ApiResult<Response> {
         let dry_run = req.query.dry_run()?;
         let format = body_format(&req.headers, true)?;
+        if format == BodyFormat::ApplyPatch {
+            return self.server_side_apply(ctx, name, sub, req, output).await;
+        }
+        let manager = field_manager(req)?;
         let patch_doc: Option<Value> = match format {
             BodyFormat::JsonPatch => None,
-            BodyFormat::ApplyPatch => return Err(ApiError::unsupported_media_type()),
             _ => Some(
                 serde_json::from_slice(&req.body)
                     .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?,
@@ -634,13 +642,15 @@ impl AppState {
         if sub == Some("scale") {
             let cur = self.registry.get(ctx, name)?;
             let scale = apply(&to_scale(&cur))?;
-            return self.write_scale(ctx, name, scale, dry_run, output).await;
+            return self
+                .write_scale(ctx, name, scale, dry_run, &field_manager(req)?, output)
+                .await;
         }
         let dup_body = (format != BodyFormat::JsonPatch).then_some(&req.body[..]);
         let mut warnings = Vec::new();
         let updated = self
             .registry
-            .update_with(ctx, name, sub, dry_run, |cur| {
+            .update_with(ctx, name, sub, dry_run, Some(&manager), |cur| {
                 let patched = apply(cur)?;
                 warnings = self.validate_fields(ctx, req, dup_body, &patched)?;
                 if meta::meta_str(&patched, "name") != Some(name) {
@@ -656,6 +666,95 @@ impl AppState {
             output,
             &self.render_one(ctx, output, &req.query, &updated)?,
             &warnings,
+        ))
+    }
+
+    /// `PATCH` with `application/apply-patch+yaml`: server-side apply, creating the object
+    /// when it does not exist.
+    async fn server_side_apply(
+        &self,
+        ctx: &ResourceCtx,
+        name: &str,
+        sub: Option<&str>,
+        req: &ResourceRequest,
+        output: Output,
+    ) -> ApiResult<Response> {
+        let dry_run = req.query.dry_run()?;
+        let manager = req
+            .query
+            .get("fieldManager")
+            .filter(|m| !m.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "PatchOptions",
+                    "meta.k8s.io",
+                    "",
+                    vec![crate::errors::Cause::required(
+                        "fieldManager",
+                        "is required for apply patch",
+                    )],
+                )
+            })?;
+        let force = req.query.flag("force");
+        let applied: Value = serde_yaml::from_slice(&req.body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "error decoding YAML: error converting YAML to JSON: yaml: {e}"
+            ))
+        })?;
+        if !applied.is_object() {
+            return Err(ApiError::bad_request(
+                "error decoding YAML: the apply body must be an object",
+            ));
+        }
+        if let Some(body_name) = meta::meta_str(&applied, "name") {
+            if body_name != name {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({body_name}) does not match the name on the URL ({name})"
+                )));
+            }
+        }
+        let schema = ctx.apply_schema();
+        let ep = ctx.endpoint(&schema, sub);
+        let now = meta::now_rfc3339();
+        let existing = match self.registry.get(ctx, name) {
+            Ok(o) => Some(o),
+            Err(e) if e.code == 404 => None,
+            Err(e) => return Err(e),
+        };
+        if existing.is_none() && sub.is_none() {
+            let mut obj = crate::apply::apply(&ep, None, &applied, &manager, force, &now)
+                .map_err(apply_error)?;
+            if let Some(m) = meta::metadata_mut(&mut obj) {
+                m.insert("name".into(), json!(name));
+            }
+            if ctx.info.namespaced() && ctx.namespace.is_none() {
+                return Err(ApiError::no_resource());
+            }
+            match self.registry.create(ctx, obj, dry_run, None).await {
+                Ok(created) => {
+                    return Ok(respond(
+                        StatusCode::CREATED,
+                        output,
+                        &self.render_one(ctx, output, &req.query, &created)?,
+                    ))
+                }
+                // Lost a race with another creator: apply to what is there now.
+                Err(e) if e.code == 409 && e.reason == "AlreadyExists" => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let updated = self
+            .registry
+            .update_with(ctx, name, sub, dry_run, None, |cur| {
+                crate::apply::apply(&ep, Some(cur), &applied, &manager, force, &now)
+                    .map_err(apply_error)
+            })
+            .await?;
+        Ok(respond(
+            StatusCode::OK,
+            output,
+            &self.render_one(ctx, output, &req.query, &updated)?,
         ))
     }
 
@@ -761,7 +860,7 @@ impl AppState {
         }
         let dry_run = req.query.dry_run()?;
         self.registry
-            .update_with(ctx, name, Some("binding"), dry_run, |cur| {
+            .update_with(ctx, name, Some("binding"), dry_run, Some(&field_manager(req)?), |cur| {
                 let current_node = cur.get("spec").and_then(|s| s.get("nodeName")).and_then(Value::as_str).unwrap_or("");
                 if !current_node.is_empty() {
                     return Err(ApiError::conflict(
@@ -797,6 +896,42 @@ impl AppState {
             &json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success","code":201}),
         ))
     }
+}
+
+/// The field manager of a write: `fieldManager`, else derived from the User-Agent.
+fn field_manager(req: &ResourceRequest) -> ApiResult<String> {
+    if let Some(m) = req.query.get("fieldManager").filter(|m| !m.is_empty()) {
+        if m.len() > 128 {
+            return Err(ApiError::invalid(
+                "PatchOptions",
+                "meta.k8s.io",
+                "",
+                vec![crate::errors::Cause::too_long("fieldManager", 128)],
+            ));
+        }
+        return Ok(m.to_string());
+    }
+    let ua = req
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    Ok(crate::apply::manager_from_user_agent(ua))
+}
+
+fn apply_error(e: crate::apply::ApplyError) -> ApiError {
+    let status = e.to_status("", "", "");
+    let mut err = ApiError::new(
+        e.code(),
+        match e.code() {
+            409 => "Conflict",
+            400 => "BadRequest",
+            _ => "InternalError",
+        },
+        status["message"].as_str().unwrap_or_default(),
+    );
+    err.details = status.get("details").cloned();
+    err
 }
 
 fn patch_error(e: crate::patch::PatchError) -> ApiError {

@@ -387,7 +387,7 @@ async fn bootstrap(state: &AppState, secure_port: u16) -> anyhow::Result<()> {
             continue;
         }
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}});
-        match state.registry.create(&ctx, obj, false).await {
+        match state.registry.create(&ctx, obj, false, Some("kube-apiserver")).await {
             Ok(_) => {}
             Err(e) if e.code == 409 => {}
             Err(e) => return Err(anyhow::anyhow!("creating namespace {ns}: {e}")),
@@ -408,7 +408,7 @@ async fn bootstrap(state: &AppState, secure_port: u16) -> anyhow::Result<()> {
                 "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "internalTrafficPolicy": "Cluster",
                 "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": secure_port}]}
         });
-        match state.registry.create(&svc_ctx, svc, false).await {
+        match state.registry.create(&svc_ctx, svc, false, Some("kube-apiserver")).await {
             Ok(_) => {}
             Err(e) if e.code == 409 => {}
             Err(e) => return Err(anyhow::anyhow!("creating the kubernetes Service: {e}")),
