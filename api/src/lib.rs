@@ -14,6 +14,7 @@ pub mod field_validation;
 pub mod meta;
 pub mod metrics;
 pub mod namespace_lifecycle;
+pub mod openapi;
 
 pub mod patch;
 mod proto_schema;

@@ -3525,18 +3525,32 @@ mod tests {
         }
     }
 
-    /// Not an assertion: prints how long rendering takes and how big the documents are.
+    /// A measurement, not a check: how long rendering takes, how big the documents are and
+    /// the process's memory. `cargo test --release -- --ignored --nocapture render_costs`.
     #[test]
+    #[ignore]
     fn render_costs() {
+        fn rss() -> String {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+            status
+                .lines()
+                .filter(|l| l.starts_with("VmRSS") || l.starts_with("VmHWM"))
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+        eprintln!("before: {}", rss());
         let t = Instant::now();
         let api = builtin();
         let built = t.elapsed();
         let t = Instant::now();
         let index = api.v3_index();
         let indexed = t.elapsed();
+        eprintln!("after the index: {}", rss());
         let t = Instant::now();
         let v2 = api.v2().0.len();
         let v2_time = t.elapsed();
+        eprintln!("after v2: {}", rss());
         let mut total = 0;
         let mut sizes = Vec::new();
         for key in index["paths"].as_object().unwrap().keys() {
@@ -3544,6 +3558,7 @@ mod tests {
             total += n;
             sizes.push(format!("{key}={n}"));
         }
+        eprintln!("with every document cached: {}", rss());
         let t = Instant::now();
         let _ = builtin().v3_doc("apis/apps/v1").map(|d| d.0.len());
         let one = t.elapsed();
@@ -3573,28 +3588,5 @@ mod tests {
             std::fs::create_dir_all(std::path::Path::new(&file).parent().unwrap()).unwrap();
             std::fs::write(file, api.v3_doc(key).unwrap().0).unwrap();
         }
-    }
-
-    #[test]
-    #[ignore]
-    fn memory() {
-        fn rss() -> String {
-            let s = std::fs::read_to_string("/proc/self/status").unwrap();
-            s.lines()
-                .filter(|l| l.starts_with("VmRSS") || l.starts_with("VmHWM"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        }
-        eprintln!("start {}", rss());
-        let api = builtin();
-        eprintln!("built {}", rss());
-        let _ = api.v3_index();
-        eprintln!("index {}", rss());
-        let _ = api.v3_doc("apis/apps/v1");
-        eprintln!("apps {}", rss());
-        let _ = api.v3_doc("api/v1");
-        eprintln!("core {}", rss());
-        let _ = api.v2();
-        eprintln!("v2 {}", rss());
     }
 }

@@ -94,6 +94,8 @@ impl ApiServerArgs {
 pub struct AppState {
     pub registry: Registry,
     pub resources: RwLock<ResourceTable>,
+    /// The OpenAPI documents of the current resource table (rendered on first use).
+    pub openapi: RwLock<Arc<crate::openapi::OpenApi>>,
     pub metrics: Arc<Metrics>,
     pub tokens: TokenFile,
     pub shutdown: CancellationToken,
@@ -267,6 +269,62 @@ async fn discovery(state: &AppState, path: ApiPath, headers: &http::HeaderMap) -
     }
 }
 
+/// `/openapi/v2`, `/openapi/v3` and `/openapi/v3/{path}`, with ETags and 304s as upstream.
+async fn openapi(state: &AppState, rest: &str, query: &Query, headers: &http::HeaderMap) -> Response {
+    let doc = match state.openapi.read() {
+        Ok(d) => d.clone(),
+        Err(_) => return ApiError::internal("openapi unavailable").into_response(),
+    };
+    let rest = rest.trim_end_matches('/').to_string();
+    let if_none_match = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim_matches('"').to_string());
+    let hash_requested = query.get("hash").map(str::to_string);
+    // Rendering is CPU work: keep it off the reactor threads.
+    let rendered = tokio::task::spawn_blocking(move || -> Option<(Vec<u8>, String, bool)> {
+        match rest.as_str() {
+            "v2" => {
+                let (b, etag) = doc.v2();
+                Some((b.to_vec(), etag.trim_matches('"').to_string(), false))
+            }
+            "v3" => {
+                let b = serde_json::to_vec(&doc.v3_index()).unwrap_or_default();
+                Some((b, String::new(), false))
+            }
+            other => {
+                let p = other.strip_prefix("v3/")?;
+                let (b, hash) = doc.v3_doc(p)?;
+                Some((b.to_vec(), hash.to_string(), true))
+            }
+        }
+    })
+    .await;
+    let Ok(Some((bytes, etag, immutable))) = rendered else {
+        return text(StatusCode::NOT_FOUND, "404 page not found\n");
+    };
+    let mut builder = Response::builder().header(header::CONTENT_TYPE, "application/json");
+    if !etag.is_empty() {
+        builder = builder.header(header::ETAG, format!("\"{etag}\""));
+        if if_none_match.as_deref() == Some(etag.as_str()) {
+            return builder
+                .status(StatusCode::NOT_MODIFIED)
+                .body(Body::empty())
+                .unwrap_or_else(|_| StatusCode::NOT_MODIFIED.into_response());
+        }
+    }
+    let cache = if immutable && hash_requested.as_deref() == Some(etag.as_str()) {
+        "public, immutable"
+    } else {
+        "no-cache, private"
+    };
+    builder
+        .header(header::CACHE_CONTROL, cache)
+        .status(StatusCode::OK)
+        .body(Body::from(bytes))
+        .unwrap_or_else(|_| ApiError::internal("building response").into_response())
+}
+
 /// Paths anonymous users may read (upstream's system:public-info-viewer).
 fn public_path(path: &str) -> bool {
     matches!(
@@ -317,6 +375,9 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
                 .into_response();
         }
         _ => {}
+    }
+    if let Some(rest) = path.strip_prefix("/openapi/") {
+        return openapi(&state, rest, &query, &parts.headers).await;
     }
     if path.starts_with("/healthz/") || path.starts_with("/livez/") || path.starts_with("/readyz/")
     {
@@ -502,9 +563,11 @@ impl ApiServer {
         let addr: SocketAddr = format!("{}:{}", args.bind_address, args.secure_port)
             .parse()
             .or_else(|_| format!("[{}]:{}", args.bind_address, args.secure_port).parse())?;
+        let table = ResourceTable::builtin();
         let state = Arc::new(AppState {
             registry: Registry::new(store, ranges),
-            resources: RwLock::new(ResourceTable::builtin()),
+            openapi: RwLock::new(Arc::new(crate::openapi::OpenApi::build(&table))),
+            resources: RwLock::new(table),
             metrics: Arc::new(Metrics::default()),
             tokens,
             shutdown,
