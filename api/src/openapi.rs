@@ -9,8 +9,10 @@
 //!   strategic merge patch, server-side apply and `kubectl explain`
 //!   (`x-kubernetes-patch-strategy`, `x-kubernetes-patch-merge-key`, `x-kubernetes-list-type`,
 //!   `x-kubernetes-list-map-keys`, `x-kubernetes-map-type`, `x-kubernetes-group-version-kind`),
-//!   all taken from [`crate::schema_meta`], the same table the patch and apply code reads. The
-//!   `*List` kinds (which `k8s-openapi` models as a generic `List<T>`) are written here.
+//!   all taken from [`crate::schema_meta`], the same table the patch and apply code reads, and
+//!   with upstream's `enum` lists (`ENUMS`, which `kubectl explain` shows). The `*List` kinds
+//!   (which `k8s-openapi` models as a generic `List<T>`) are written here. Not carried: the v3
+//!   `default`s of zero values and upstream's `x-kubernetes-unions` hints.
 //!   Custom resources get a schema from their CustomResourceDefinition when one is given
 //!   ([`OpenApi::build_with_custom`]), otherwise an object that keeps unknown fields
 //!   (`x-kubernetes-preserve-unknown-fields`).
@@ -27,7 +29,9 @@
 //! query parameter equals the current hash, `Cache-Control: public, immutable` (upstream
 //! redirects a stale `hash` with `301` to the current URL). Building the index renders every
 //! document once to hash it, keeping only the hash; rendering is deterministic, so a document
-//! rendered again later has the same bytes and hash.
+//! rendered again later has the same bytes and hash. Only JSON is produced: upstream also
+//! serves both versions as protobuf (`application/com.github.proto-openapi.spec.v2@v1.0+protobuf`,
+//! which client-go's `OpenAPISchema()` asks for).
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -3485,6 +3489,24 @@ mod tests {
     }
 
     #[test]
+    fn shared_across_threads() {
+        fn check<T: Send + Sync>() {}
+        check::<OpenApi>();
+    }
+
+    /// `add_enum` looks entries up by binary search.
+    #[test]
+    fn enum_table_is_sorted() {
+        assert!(ENUMS
+            .windows(2)
+            .all(|w| (w[0].0, w[0].1) <= (w[1].0, w[1].1)));
+        let v2 = parse(builtin().v2().0);
+        let protocol =
+            &v2["definitions"]["io.k8s.api.core.v1.ContainerPort"]["properties"]["protocol"];
+        assert_eq!(protocol["enum"], json!(["SCTP", "TCP", "UDP"]));
+    }
+
+    #[test]
     fn operation_id_parts() {
         assert_eq!(group_id(""), "Core");
         assert_eq!(group_id("rbac.authorization.k8s.io"), "RbacAuthorization");
@@ -3569,24 +3591,5 @@ mod tests {
             "build {built:?}; v3 index (renders all) {indexed:?}; v2 {v2} bytes in {v2_time:?}; apps/v1 alone {one:?}; v3 total {total} bytes: {}",
             sizes.join(" ")
         );
-    }
-
-    #[test]
-    #[ignore]
-    fn dump_documents() {
-        let dir = std::env::var("OPENAPI_DUMP_DIR").unwrap();
-        let api = builtin();
-        let index = api.v3_index();
-        std::fs::write(
-            format!("{dir}/v3-index.json"),
-            serde_json::to_vec(&index).unwrap(),
-        )
-        .unwrap();
-        std::fs::write(format!("{dir}/v2.json"), api.v2().0).unwrap();
-        for key in index["paths"].as_object().unwrap().keys() {
-            let file = format!("{dir}/v3/{key}.json");
-            std::fs::create_dir_all(std::path::Path::new(&file).parent().unwrap()).unwrap();
-            std::fs::write(file, api.v3_doc(key).unwrap().0).unwrap();
-        }
     }
 }

@@ -783,7 +783,18 @@ impl AppState {
         output: Output,
     ) -> ApiResult<Response> {
         let opts = self.delete_options(req)?;
-        let (obj, _gone) = self.registry.delete(ctx, name, &opts).await?;
+        let (obj, gone) = self.registry.delete(ctx, name, &opts).await?;
+        if gone && !ctx.strategy.returns_deleted_object {
+            let mut details = serde_json::Map::new();
+            details.insert("name".into(), json!(name));
+            if !ctx.info.group.is_empty() {
+                details.insert("group".into(), json!(ctx.info.group));
+            }
+            details.insert("kind".into(), json!(ctx.info.plural));
+            details.insert("uid".into(), json!(meta::meta_str(&obj, "uid").unwrap_or("")));
+            let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details});
+            return Ok(respond(StatusCode::OK, output, &status));
+        }
         Ok(respond(
             StatusCode::OK,
             output,

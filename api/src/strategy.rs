@@ -18,6 +18,8 @@ pub struct Strategy {
     pub has_status: bool,
     pub tracks_generation: bool,
     pub name_rule: NameRule,
+    /// DELETE answers the deleted object rather than a Status.
+    pub returns_deleted_object: bool,
     /// Custom resources: everything but metadata/status is "spec".
     pub custom: bool,
 }
@@ -71,6 +73,18 @@ const GENERATION_TRACKED: &[(&str, &str)] = &[
     ("resource.k8s.io", "resourceslices"),
 ];
 
+/// Resources whose DELETE answers the deleted object (upstream's `ReturnDeletedObject`);
+/// the others answer a `Status` once the object is gone.
+const RETURNS_DELETED_OBJECT: &[(&str, &str)] = &[
+    ("", "pods"),
+    ("", "services"),
+    ("", "persistentvolumeclaims"),
+    ("", "persistentvolumes"),
+    ("", "podtemplates"),
+    ("", "resourcequotas"),
+    ("", "serviceaccounts"),
+];
+
 /// Resources named by DNS-1123 labels.
 const LABEL_NAMED: &[(&str, &str)] = &[("", "namespaces"), ("", "replicationcontrollers")];
 /// Resources named by DNS-1035 labels.
@@ -114,6 +128,9 @@ impl Strategy {
             has_status: info.has_status(),
             tracks_generation: custom || listed(GENERATION_TRACKED, g, r),
             name_rule,
+            returns_deleted_object: listed(RETURNS_DELETED_OBJECT, g, r)
+                || g == "resource.k8s.io"
+                || g == "storage.k8s.io",
             custom,
         }
     }
