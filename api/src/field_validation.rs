@@ -39,6 +39,38 @@ pub fn unknown_fields(obj: &Value, root: TypeRef) -> Vec<String> {
     out
 }
 
+/// Drops the fields the schema does not declare, as upstream's typed decoding does.
+pub fn prune_unknown(obj: &mut Value, root: TypeRef) {
+    fn prune(v: &mut Value, node: Node, depth: usize) {
+        if depth > 64 {
+            return;
+        }
+        match (v, node) {
+            (Value::Object(m), Node::Type(t)) if matches!(t.kind(), DefKind::Object) => {
+                m.retain(|k, _| {
+                    (depth == 0 && (k == "apiVersion" || k == "kind"))
+                        || !matches!(Node::Type(t).child(k), (Node::Unknown, None))
+                });
+                for (k, child) in m.iter_mut() {
+                    prune(child, Node::Type(t).child(k).0, depth + 1);
+                }
+            }
+            (Value::Object(m), Node::Map(_)) => {
+                for (k, child) in m.iter_mut() {
+                    prune(child, node.child(k).0, depth + 1);
+                }
+            }
+            (Value::Array(items), Node::Array(_)) => {
+                for child in items {
+                    prune(child, node.elem(), depth + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    prune(obj, Node::Type(root), 0);
+}
+
 fn join(prefix: &str, key: &str) -> String {
     if prefix.is_empty() {
         key.to_string()
@@ -334,6 +366,14 @@ mod tests {
         assert_eq!(type_error(&ok, root, "Deployment"), None);
         let bad = json!({"spec":{"replicas":"three"}});
         assert!(type_error(&bad, root, "Deployment").unwrap().contains("of type int32"));
+    }
+
+    #[test]
+    fn prunes_unknown_fields() {
+        let root = crate::schema_meta::root_for_gvk("", "v1", "ConfigMap").unwrap();
+        let mut obj = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","bogusMeta":1,"labels":{"a":"b"}},"data":{"k":"v"},"bogusTop":"x"});
+        prune_unknown(&mut obj, root);
+        assert_eq!(obj, json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","labels":{"a":"b"}},"data":{"k":"v"}}));
     }
 
     #[test]

@@ -2524,7 +2524,6 @@ fn finish_definition(name: &str, def: &mut Map<String, Value>) {
     if name == INT_OR_STRING {
         def.insert("type".into(), "string".into());
         def.insert("format".into(), "int-or-string".into());
-        def.insert("x-kubernetes-int-or-string".into(), true.into());
     } else if name == QUANTITY {
         def.remove("x-kubernetes-int-or-string");
         def.insert("type".into(), "string".into());
@@ -2840,12 +2839,7 @@ mod tests {
             diffs.push(format!("missing definition {n}"));
         }
         for n in a.intersection(&b) {
-            let mut mine = structure(&ours[*n]);
-            if n.as_str() == INT_OR_STRING {
-                mine.as_object_mut()
-                    .unwrap()
-                    .remove("x-kubernetes-int-or-string");
-            }
+            let mine = structure(&ours[*n]);
             let up = structure(&theirs[*n]);
             if mine != up {
                 let d = first_diff(&mine, &up, n).unwrap_or_else(|| format!("{n}: key order"));

@@ -449,7 +449,9 @@ impl AppState {
     }
 
     /// Unknown and duplicate fields under the request's `fieldValidation`.
-    fn validate_fields(&self, ctx: &ResourceCtx, req: &ResourceRequest, body: Option<&[u8]>, obj: &Value) -> ApiResult<Vec<String>> {
+    /// Checks unknown, duplicate and mistyped fields under the request's `fieldValidation`,
+    /// then drops the unknown ones (upstream's typed decoding never stores them).
+    fn validate_fields(&self, ctx: &ResourceCtx, req: &ResourceRequest, body: Option<&[u8]>, obj: &mut Value) -> ApiResult<Vec<String>> {
         let mode = crate::field_validation::FieldValidation::parse(req.query.get("fieldValidation"))?;
         let json_body = body.filter(|_| {
             !matches!(
@@ -458,7 +460,18 @@ impl AppState {
             )
         });
         let root = crate::schema_meta::root_for_gvk(&ctx.info.group, &ctx.info.version, &ctx.info.kind);
-        crate::field_validation::check(mode, &ctx.info.kind, &ctx.info.version, json_body, obj, root)
+        let warnings = crate::field_validation::check(
+            mode,
+            &ctx.info.kind,
+            &ctx.info.version,
+            json_body,
+            obj,
+            root,
+        )?;
+        if let Some(root) = root {
+            crate::field_validation::prune_unknown(obj, root);
+        }
+        Ok(warnings)
     }
 
     fn decode_write_body(
@@ -481,7 +494,7 @@ impl AppState {
         output: Output,
     ) -> ApiResult<Response> {
         let dry_run = req.query.dry_run()?;
-        let obj = self.decode_write_body(ctx, req, &ctx.info.kind, &ctx.info.api_version())?;
+        let mut obj = self.decode_write_body(ctx, req, &ctx.info.kind, &ctx.info.api_version())?;
         if let Some(ns) = meta::meta_str(&obj, "namespace").filter(|s| !s.is_empty()) {
             if ctx.info.namespaced() && ctx.namespace.as_deref() != Some(ns) {
                 return Err(ApiError::bad_request(
@@ -492,7 +505,7 @@ impl AppState {
         if ctx.info.namespaced() && ctx.namespace.is_none() {
             return Err(ApiError::no_resource());
         }
-        let warnings = self.validate_fields(ctx, req, Some(&req.body), &obj)?;
+        let warnings = self.validate_fields(ctx, req, Some(&req.body), &mut obj)?;
         let manager = field_manager(req)?;
         let created = self.registry.create(ctx, obj, dry_run, Some(&manager)).await?;
         Ok(respond_warn(
@@ -518,7 +531,7 @@ impl AppState {
                 .write_scale(ctx, name, scale, dry_run, &field_manager(req)?, output)
                 .await;
         }
-        let obj = self.decode_write_body(ctx, req, &ctx.info.kind, &ctx.info.api_version())?;
+        let mut obj = self.decode_write_body(ctx, req, &ctx.info.kind, &ctx.info.api_version())?;
         let body_name = meta::meta_str(&obj, "name").unwrap_or("");
         if body_name != name {
             return Err(ApiError::bad_request(format!(
@@ -532,7 +545,7 @@ impl AppState {
                 ));
             }
         }
-        let warnings = self.validate_fields(ctx, req, Some(&req.body), &obj)?;
+        let warnings = self.validate_fields(ctx, req, Some(&req.body), &mut obj)?;
         let updated = self
             .registry
             .update_with(ctx, name, sub, dry_run, Some(&field_manager(req)?), |_| Ok(obj.clone()))
@@ -651,8 +664,8 @@ impl AppState {
         let updated = self
             .registry
             .update_with(ctx, name, sub, dry_run, Some(&manager), |cur| {
-                let patched = apply(cur)?;
-                warnings = self.validate_fields(ctx, req, dup_body, &patched)?;
+                let mut patched = apply(cur)?;
+                warnings = self.validate_fields(ctx, req, dup_body, &mut patched)?;
                 if meta::meta_str(&patched, "name") != Some(name) {
                     return Err(ApiError::bad_request(
                         "metadata.name: Invalid value: the name of the object does not match the name on the URL",

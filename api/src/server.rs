@@ -42,6 +42,11 @@ pub struct ApiServerArgs {
     /// Extra subject alternative names for the serving certificate.
     #[arg(long = "tls-san")]
     pub tls_san: Vec<String>,
+    /// The address other members of the cluster (and pods) reach this API server at; it is
+    /// what the `kubernetes` Service's endpoints point to [default: the host's first
+    /// non-loopback IPv4 address, else the bind address].
+    #[arg(long)]
+    pub advertise_address: Option<std::net::IpAddr>,
     /// Static bearer tokens: CSV lines `token,user,uid,"group1,group2"`.
     #[arg(long)]
     pub token_auth_file: Option<PathBuf>,
@@ -276,6 +281,7 @@ async fn openapi(state: &AppState, rest: &str, query: &Query, headers: &http::He
         Err(_) => return ApiError::internal("openapi unavailable").into_response(),
     };
     let rest = rest.trim_end_matches('/').to_string();
+    let rest_path = rest.clone();
     let if_none_match = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -303,6 +309,17 @@ async fn openapi(state: &AppState, rest: &str, query: &Query, headers: &http::He
     let Ok(Some((bytes, etag, immutable))) = rendered else {
         return text(StatusCode::NOT_FOUND, "404 page not found\n");
     };
+    // A stale `?hash=` is redirected to the current document, as upstream does.
+    if let Some(h) = hash_requested.as_deref().filter(|h| immutable && *h != etag) {
+        tracing::debug!(requested = h, current = %etag, "stale OpenAPI hash");
+        let location = format!("/openapi/{rest_path}?hash={etag}");
+        return Response::builder()
+            .status(StatusCode::MOVED_PERMANENTLY)
+            .header(header::LOCATION, location)
+            .header(header::VARY, "Accept")
+            .body(Body::empty())
+            .unwrap_or_else(|_| StatusCode::MOVED_PERMANENTLY.into_response());
+    }
     let mut builder = Response::builder().header(header::CONTENT_TYPE, "application/json");
     if !etag.is_empty() {
         builder = builder.header(header::ETAG, format!("\"{etag}\""));
@@ -313,13 +330,20 @@ async fn openapi(state: &AppState, rest: &str, query: &Query, headers: &http::He
                 .unwrap_or_else(|_| StatusCode::NOT_MODIFIED.into_response());
         }
     }
-    let cache = if immutable && hash_requested.as_deref() == Some(etag.as_str()) {
-        "public, immutable"
+    let hashed = immutable && hash_requested.as_deref() == Some(etag.as_str());
+    if hashed {
+        let expires = chrono::Utc::now() + chrono::Duration::days(365);
+        builder = builder
+            .header(header::CACHE_CONTROL, "public, immutable")
+            .header(
+                header::EXPIRES,
+                expires.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+            );
     } else {
-        "no-cache, private"
-    };
+        builder = builder.header(header::CACHE_CONTROL, "no-cache, private");
+    }
     builder
-        .header(header::CACHE_CONTROL, cache)
+        .header(header::VARY, "Accept")
         .status(StatusCode::OK)
         .body(Body::from(bytes))
         .unwrap_or_else(|_| ApiError::internal("building response").into_response())
@@ -448,7 +472,7 @@ async fn bootstrap(state: &AppState, secure_port: u16) -> anyhow::Result<()> {
             continue;
         }
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}});
-        match state.registry.create(&ctx, obj, false, Some("kube-apiserver")).await {
+        match state.registry.create(&ctx, obj, false, Some(SYSTEM_MANAGER)).await {
             Ok(_) => {}
             Err(e) if e.code == 409 => {}
             Err(e) => return Err(anyhow::anyhow!("creating namespace {ns}: {e}")),
@@ -469,7 +493,7 @@ async fn bootstrap(state: &AppState, secure_port: u16) -> anyhow::Result<()> {
                 "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "internalTrafficPolicy": "Cluster",
                 "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": secure_port}]}
         });
-        match state.registry.create(&svc_ctx, svc, false, Some("kube-apiserver")).await {
+        match state.registry.create(&svc_ctx, svc, false, Some(SYSTEM_MANAGER)).await {
             Ok(_) => {}
             Err(e) if e.code == 409 => {}
             Err(e) => return Err(anyhow::anyhow!("creating the kubernetes Service: {e}")),
@@ -550,6 +574,16 @@ impl ApiServer {
             sans.push(args.bind_address.clone());
         }
         sans.extend(args.tls_san.iter().cloned());
+        // In-cluster clients reach us through the `kubernetes` Service.
+        for name in ["kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"] {
+            sans.push(name.to_string());
+        }
+        if let Ok(r) = crate::service_alloc::ServiceRanges::parse(&args.service_cluster_ip_range, &args.service_node_port_range) {
+            sans.push(r.first().to_string());
+        }
+        if let Some(a) = args.advertise_address.map(|a| a.to_string()).or_else(|| host_ipv4().map(|a| a.to_string())) {
+            sans.push(a);
+        }
         let pki = Pki::ensure(&data_dir.join("tls"), &sans)?;
         let tokens = match &args.token_auth_file {
             Some(p) => TokenFile::load(p)?,
@@ -587,6 +621,12 @@ impl ApiServer {
             .await
             .map_err(|e| anyhow::anyhow!("binding {addr}: {e}"))?;
         bootstrap(&state, args.secure_port).await?;
+        let advertise = args
+            .advertise_address
+            .map(|a| a.to_string())
+            .or_else(|| host_ipv4().map(|a| a.to_string()))
+            .unwrap_or_else(|| args.bind_address.clone());
+        reconcile_kubernetes_endpoints(&state, &advertise, args.secure_port).await?;
         let kubeconfig = data_dir.join("admin.kubeconfig");
         crate::certs::write_file(
             &kubeconfig,
@@ -669,6 +709,84 @@ impl ApiServer {
         Ok(())
     }
 }
+
+/// The host's first non-loopback IPv4 address of an interface that is up.
+fn host_ipv4() -> Option<std::net::Ipv4Addr> {
+    let mut addrs: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `addrs` with a list we free below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut addrs) } != 0 {
+        return None;
+    }
+    let mut found = None;
+    let mut cur = addrs;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        let up = ifa.ifa_flags & (libc::IFF_UP as u32) != 0;
+        let loopback = ifa.ifa_flags & (libc::IFF_LOOPBACK as u32) != 0;
+        if !up || loopback || ifa.ifa_addr.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_addr is non-null and points at a sockaddr of the family it names.
+        let family = unsafe { (*ifa.ifa_addr).sa_family };
+        if i32::from(family) == libc::AF_INET {
+            // SAFETY: for AF_INET the sockaddr is a sockaddr_in.
+            let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+            found = Some(std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+            break;
+        }
+    }
+    // SAFETY: `addrs` came from a successful getifaddrs.
+    unsafe { libc::freeifaddrs(addrs) };
+    found
+}
+
+/// Points the `kubernetes` Service's Endpoints and EndpointSlice at this API server.
+async fn reconcile_kubernetes_endpoints(state: &AppState, address: &str, port: u16) -> anyhow::Result<()> {
+    let endpoints = json!({
+        "apiVersion": "v1", "kind": "Endpoints",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+            "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+        "subsets": [{"addresses": [{"ip": address}],
+            "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]
+    });
+    let slice = json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+            "labels": {"kubernetes.io/service-name": "kubernetes"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [address], "conditions": {"ready": true}}],
+        "ports": [{"name": "https", "port": port, "protocol": "TCP"}]
+    });
+    for (group, version, plural, obj) in [
+        ("", "v1", "endpoints", endpoints),
+        ("discovery.k8s.io", "v1", "endpointslices", slice),
+    ] {
+        let info = state
+            .lookup(group, version, plural)
+            .ok_or_else(|| anyhow::anyhow!("{plural} missing from the resource table"))?;
+        let ctx = crate::registry::ResourceCtx::new(info, Some("default".into()));
+        let exists = state.registry.store.get(&ctx.key("kubernetes"))?.is_some();
+        let result = if exists {
+            state
+                .registry
+                .update_with(&ctx, "kubernetes", None, false, Some(SYSTEM_MANAGER), |cur| {
+                    let mut next = obj.clone();
+                    next["metadata"] = cur["metadata"].clone();
+                    Ok(next)
+                })
+                .await
+        } else {
+            state.registry.create(&ctx, obj, false, Some(SYSTEM_MANAGER)).await
+        };
+        result.map_err(|e| anyhow::anyhow!("reconciling the kubernetes {plural}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The field manager of the API server's own writes.
+const SYSTEM_MANAGER: &str = "kube-apiserver";
 
 fn hostname() -> std::io::Result<String> {
     let h = std::fs::read_to_string("/proc/sys/kernel/hostname")?;

@@ -211,16 +211,24 @@ impl Strategy {
                         merged.remove("status");
                     }
                 }
-                // Keep the caller's resourceVersion for the optimistic-concurrency check.
+                // Keep the caller's resourceVersion for the optimistic-concurrency check,
+                // and the managedFields this write recorded.
                 let rv = n
                     .get("metadata")
                     .and_then(|m| m.get("resourceVersion"))
                     .cloned();
+                let managed = n
+                    .get("metadata")
+                    .and_then(|m| m.get("managedFields"))
+                    .cloned();
                 *n = merged;
-                if let (Some(rv), Some(m)) =
-                    (rv, n.get_mut("metadata").and_then(Value::as_object_mut))
-                {
-                    m.insert("resourceVersion".into(), rv);
+                if let Some(m) = n.get_mut("metadata").and_then(Value::as_object_mut) {
+                    if let Some(rv) = rv {
+                        m.insert("resourceVersion".into(), rv);
+                    }
+                    if let Some(mf) = managed {
+                        m.insert("managedFields".into(), mf);
+                    }
                 }
             } else if self.has_status {
                 match o.get("status") {
