@@ -2522,6 +2522,7 @@ fn custom_definition(schema: Option<&Value>) -> Value {
 /// lists, the extensions of [`schema_meta`], upstream's form of the scalar-like types.
 fn finish_definition(name: &str, def: &mut Map<String, Value>) {
     if name == INT_OR_STRING {
+        def.remove("x-kubernetes-int-or-string");
         def.insert("type".into(), "string".into());
         def.insert("format".into(), "int-or-string".into());
     } else if name == QUANTITY {
@@ -3078,7 +3079,6 @@ mod tests {
                 "description": schemas[INT_OR_STRING]["description"],
                 "format": "int-or-string",
                 "oneOf": [{"type": "integer"}, {"type": "string"}],
-                "x-kubernetes-int-or-string": true,
             })
         );
         assert_eq!(
