@@ -216,6 +216,46 @@ pub fn duplicate_fields(body: &[u8]) -> Vec<String> {
     dups
 }
 
+/// Duplicate keys of a YAML body as upstream's YAML decoder words them:
+/// `line 7: key "golden/erin" already set in map`.
+pub fn duplicate_yaml_keys(body: &[u8]) -> Vec<String> {
+    let mut dups = Vec::new();
+    let de = serde_yaml::Deserializer::from_slice(body);
+    let _ = DupSeed {
+        path: String::new(),
+        out: &mut dups,
+        depth: 0,
+    }
+    .deserialize(de);
+    let text = String::from_utf8_lossy(body);
+    let mut used = std::collections::HashSet::new();
+    dups.iter()
+        .map(|path| {
+            let key = path.rsplit('.').next().unwrap_or(path);
+            // The line of the repeated key: its second occurrence as a mapping key.
+            let line = text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| {
+                    let t = l.trim_start().trim_start_matches("- ");
+                    t.strip_prefix(key)
+                        .or_else(|| t.strip_prefix(&format!("\"{key}\"")))
+                        .is_some_and(|rest| rest.trim_start().starts_with(':'))
+                })
+                .map(|(i, _)| i + 1)
+                .filter(|i| !used.contains(i))
+                .nth(1);
+            if let Some(l) = line {
+                used.insert(l);
+            }
+            format!(
+                "line {}: key {key:?} already set in map",
+                line.map_or_else(|| "?".to_string(), |l| l.to_string())
+            )
+        })
+        .collect()
+}
+
 struct DupSeed<'a> {
     path: String,
     out: &'a mut Vec<String>,
@@ -374,6 +414,15 @@ mod tests {
         let mut obj = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","bogusMeta":1,"labels":{"a":"b"}},"data":{"k":"v"},"bogusTop":"x"});
         prune_unknown(&mut obj, root);
         assert_eq!(obj, json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","labels":{"a":"b"}},"data":{"k":"v"}}));
+    }
+
+    #[test]
+    fn finds_yaml_duplicates_with_lines() {
+        let body = b"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ssa-demo\n  labels:\n    golden/erin: a\n    golden/erin: b\n";
+        assert_eq!(
+            duplicate_yaml_keys(body),
+            vec!["line 7: key \"golden/erin\" already set in map".to_string()]
+        );
     }
 
     #[test]

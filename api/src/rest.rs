@@ -710,6 +710,22 @@ impl AppState {
                 )
             })?;
         let force = req.query.flag("force");
+        let mode =
+            crate::field_validation::FieldValidation::parse(req.query.get("fieldValidation"))?;
+        let mut warnings = Vec::new();
+        let dups = crate::field_validation::duplicate_yaml_keys(&req.body);
+        if !dups.is_empty() {
+            match mode {
+                crate::field_validation::FieldValidation::Strict => {
+                    return Err(ApiError::bad_request(format!(
+                        "error strict decoding YAML: error converting YAML to JSON: yaml: unmarshal errors:\n  {}",
+                        dups.join("\n  ")
+                    )))
+                }
+                crate::field_validation::FieldValidation::Warn => warnings = dups,
+                crate::field_validation::FieldValidation::Ignore => {}
+            }
+        }
         let applied: Value = serde_yaml::from_slice(&req.body).map_err(|e| {
             ApiError::bad_request(format!(
                 "error decoding YAML: error converting YAML to JSON: yaml: {e}"
@@ -746,10 +762,11 @@ impl AppState {
             }
             match self.registry.create(ctx, obj, dry_run, None).await {
                 Ok(created) => {
-                    return Ok(respond(
+                    return Ok(respond_warn(
                         StatusCode::CREATED,
                         output,
                         &self.render_one(ctx, output, &req.query, &created)?,
+                        &warnings,
                     ))
                 }
                 // Lost a race with another creator: apply to what is there now.
@@ -764,10 +781,11 @@ impl AppState {
                     .map_err(apply_error)
             })
             .await?;
-        Ok(respond(
+        Ok(respond_warn(
             StatusCode::OK,
             output,
             &self.render_one(ctx, output, &req.query, &updated)?,
+            &warnings,
         ))
     }
 
