@@ -68,9 +68,14 @@ pub struct ApiServerArgs {
 impl ApiServerArgs {
     /// The data directory, defaulted as documented.
     pub fn data_dir(&self) -> PathBuf {
-        if let Some(d) = &self.data_dir {
-            return d.clone();
+        match &self.data_dir {
+            Some(d) => d.clone(),
+            None => Self::default_data_dir(),
         }
+    }
+
+    /// `/var/lib/meso` as root, else `$HOME/.local/share/meso`.
+    pub fn default_data_dir() -> PathBuf {
         // SAFETY: geteuid has no preconditions and cannot fail.
         let root = unsafe { libc::geteuid() } == 0;
         if root {

@@ -230,7 +230,7 @@ impl Strategy {
                         m.insert("managedFields".into(), mf);
                     }
                 }
-            } else if self.has_status {
+            } else if self.has_status && subresource != Some("binding") {
                 match o.get("status") {
                     Some(s) => {
                         n.insert("status".into(), s.clone());

@@ -1,13 +1,14 @@
-//! `meso`: the all-in-one binary. `meso server` runs the control plane in one process.
+//! `meso`: the all-in-one binary. `meso server` runs the control plane in one process
+//! (API server, scheduler) and, unless told otherwise, a local agent (kubelet with its own
+//! containerd); `meso agent` runs an agent alone; `meso image import` brings images in.
+
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(
-    name = "meso",
-    version,
-    about = "A lightweight Kubernetes-compatible orchestrator"
-)]
+#[command(name = "meso", version, about = "A lightweight Kubernetes-compatible orchestrator")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -15,8 +16,27 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the control plane (API server; controllers, scheduler and a local agent as they land).
+    /// Run the control plane (API server, scheduler) and a local agent.
     Server(ServerArgs),
+    /// Run a node agent (kubelet, with its own containerd unless told otherwise).
+    Agent(meso_kubelet::KubeletConfig),
+    /// Import OCI or docker image archives into the agent's containerd (namespace k8s.io).
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImageCommand {
+    /// Import archives: `meso image import [--data-dir DIR] FILE…`.
+    Import {
+        /// The agent's data directory [default: <server data dir>/agent].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -26,6 +46,92 @@ struct ServerArgs {
     /// Do not run a local agent (kubelet) in this process.
     #[arg(long)]
     disable_agent: bool,
+    /// Do not run the scheduler in this process.
+    #[arg(long)]
+    disable_scheduler: bool,
+    /// Where the built-in scheduler serves `/metrics` over plain HTTP ("0": nowhere).
+    #[arg(long, default_value = "0")]
+    scheduler_metrics_bind_address: String,
+    /// Where the local agent's forwarded pod traffic may go (`local` keeps every packet on
+    /// this machine; `open` masquerades pod traffic to the outside).
+    #[arg(long, value_enum, default_value_t = meso_kubelet::PodEgress::Local)]
+    pod_egress: meso_kubelet::PodEgress,
+    /// The local agent's pod network.
+    #[arg(long, default_value = "10.42.0.0/24")]
+    pod_cidr: String,
+}
+
+/// The local agent's configuration: its data under `<data-dir>/agent`, the admin kubeconfig.
+fn agent_config(args: &ServerArgs, kubeconfig: &Path) -> anyhow::Result<meso_kubelet::KubeletConfig> {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct AgentCli {
+        #[command(flatten)]
+        config: meso_kubelet::KubeletConfig,
+    }
+    let data_dir = args.api.data_dir().join("agent");
+    let cli = AgentCli::try_parse_from([
+        "meso-agent".into(),
+        format!("--data-dir={}", data_dir.display()),
+        format!("--kubeconfig={}", kubeconfig.display()),
+        "--node-label=node-role.kubernetes.io/control-plane=true".into(),
+        format!("--pod-cidr={}", args.pod_cidr),
+        format!("--service-cidr={}", args.api.service_cluster_ip_range),
+    ])?;
+    let mut config = cli.config;
+    config.pod_egress = args.pod_egress;
+    Ok(config)
+}
+
+/// Runs an embedded component until shutdown; its failure is logged, not fatal to the
+/// API server.
+fn spawn_component<F>(name: &'static str, fut: F)
+where
+    F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        match fut.await {
+            Ok(()) => tracing::info!(component = name, "stopped"),
+            Err(e) => tracing::error!(component = name, error = %format!("{e:#}"), "failed"),
+        }
+    });
+}
+
+fn scheduler_config(kubeconfig: &Path, metrics: &str) -> meso_scheduler::SchedulerConfig {
+    meso_scheduler::SchedulerConfig {
+        kubeconfig: Some(kubeconfig.to_path_buf()),
+        metrics_bind_address: metrics.to_string(),
+        ..Default::default()
+    }
+}
+
+async fn server(args: ServerArgs) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let server = meso_api::ApiServer::start(&args.api, shutdown.clone()).await?;
+    let kubeconfig = server.kubeconfig.clone();
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        meso_api::server::shutdown_signal().await;
+        tracing::info!("signal received");
+        token.cancel();
+    });
+    let serving = tokio::spawn(server.serve());
+    if !args.disable_agent {
+        let config = agent_config(&args, &kubeconfig)?;
+        let token = shutdown.clone();
+        spawn_component("agent", async move {
+            meso_kubelet::run(config, token).await.map_err(anyhow::Error::from)
+        });
+    }
+    if !args.disable_scheduler {
+        let config = scheduler_config(&kubeconfig, &args.scheduler_metrics_bind_address);
+        spawn_component("scheduler", meso_scheduler::run(config, shutdown.clone()));
+    }
+    eprintln!(
+        "meso is up. Use it with:\n  export KUBECONFIG={}\n  kubectl get namespaces",
+        kubeconfig.display()
+    );
+    serving.await?
 }
 
 #[tokio::main]
@@ -33,24 +139,26 @@ async fn main() -> anyhow::Result<()> {
     meso_api::server::init_logging();
     let cli = Cli::parse();
     match cli.command {
-        Command::Server(args) => {
-            let kubeconfig = args.api.data_dir().join("admin.kubeconfig");
-            if !args.disable_agent {
-                tracing::info!("no agent yet: the kubelet is not built into this version");
-            }
-            let shutdown = tokio_util::sync::CancellationToken::new();
-            let server = meso_api::ApiServer::start(&args.api, shutdown.clone()).await?;
-            eprintln!(
-                "meso is up. Use it with:\n  export KUBECONFIG={}\n  kubectl get namespaces",
-                kubeconfig.display()
-            );
+        Command::Server(args) => server(args).await,
+        Command::Agent(config) => {
+            let shutdown = CancellationToken::new();
             let token = shutdown.clone();
             tokio::spawn(async move {
                 meso_api::server::shutdown_signal().await;
-                tracing::info!("signal received");
                 token.cancel();
             });
-            server.serve().await
+            meso_kubelet::run(config, shutdown).await?;
+            Ok(())
+        }
+        Command::Image {
+            command: ImageCommand::Import { data_dir, files },
+        } => {
+            let dir = data_dir.unwrap_or_else(|| {
+                meso_api::ApiServerArgs::default_data_dir().join("agent")
+            });
+            let socket = meso_kubelet::containerd::Layout::new(&dir).socket;
+            meso_kubelet::images::import(&socket, &files).await?;
+            Ok(())
         }
     }
 }

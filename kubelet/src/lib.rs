@@ -1,0 +1,228 @@
+//! meso-kubelet: the node agent.
+//!
+//! It registers a `Node` (and renews its `Lease`), runs the pods bound to it on containerd through
+//! CRI, and writes their status back. Unless `--container-runtime-endpoint` names a running
+//! containerd, it starts its own as a child process with a config generated under the data dir.
+//!
+//! Layout: [`containerd`] (the managed child and the CNI config), [`cri`] (the gRPC client),
+//! [`node`] (registration, lease, heartbeat), [`pods`] (watch, per-pod workers, volumes, status),
+//! [`egress`] (packet filter for `--pod-egress=local`), [`images`] (archive import),
+//! [`metrics`] (`/metrics`).
+
+pub mod containerd;
+pub mod cri;
+pub mod egress;
+pub mod images;
+pub mod metrics;
+pub mod node;
+pub mod pods;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+/// Errors of the kubelet library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("CRI {call}: {status}")]
+    Cri {
+        call: &'static str,
+        #[source]
+        status: tonic::Status,
+    },
+    #[error("connecting to the container runtime at {endpoint}: {message}")]
+    Connect { endpoint: String, message: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attaches a description to an I/O error.
+pub(crate) trait IoContext<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            context: what(),
+            source,
+        })
+    }
+}
+
+/// Where forwarded pod traffic may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PodEgress {
+    /// Only to other pods and this host: nothing leaves the machine.
+    Local,
+    /// Anywhere the host can reach (masqueraded behind the host's address).
+    Open,
+}
+
+/// Command-line configuration of the kubelet.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KubeletConfig {
+    /// Where the kubelet keeps its state: containerd's root, pod volumes, CNI config.
+    #[arg(long, env = "MESO_DATA_DIR", default_value = "/var/lib/meso/agent")]
+    pub data_dir: PathBuf,
+    /// Kubeconfig to reach the API server (default: DATA_DIR/../admin.kubeconfig, as
+    /// `meso server` writes it).
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Name of this node (default: the host name).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// Address published as the node's InternalIP and pods' hostIP (default: the address of
+    /// the interface of the default route, else 127.0.0.1).
+    #[arg(long)]
+    pub node_ip: Option<IpAddr>,
+    /// Labels added to the node, `key=value` (repeatable).
+    #[arg(long = "node-label", value_parser = parse_label)]
+    pub node_labels: Vec<(String, String)>,
+    /// CRI socket of an existing containerd; when unset, the kubelet starts its own.
+    #[arg(long)]
+    pub container_runtime_endpoint: Option<PathBuf>,
+    /// containerd binary for the managed runtime.
+    #[arg(long, default_value = "containerd")]
+    pub containerd_bin: PathBuf,
+    /// Image of the pod sandbox (infra) container.
+    #[arg(long, default_value = images::PAUSE_IMAGE)]
+    pub pause_image: String,
+    /// Pod network of this node.
+    #[arg(long, default_value = "10.42.0.0/24")]
+    pub pod_cidr: String,
+    /// Service network (for the egress rules).
+    #[arg(long, default_value = "10.43.0.0/16")]
+    pub service_cidr: String,
+    /// Linux bridge the CNI plugin attaches pods to.
+    #[arg(long, default_value = "meso0")]
+    pub cni_bridge: String,
+    /// Directory with the CNI plugin binaries.
+    #[arg(long, default_value = "/usr/lib/cni")]
+    pub cni_bin_dir: PathBuf,
+    /// Where forwarded pod traffic may go; `local` keeps every packet on this machine.
+    #[arg(long, value_enum, default_value_t = PodEgress::Local)]
+    pub pod_egress: PodEgress,
+    /// Nameservers written into pods' resolv.conf (none by default, so pods never ask a
+    /// resolver outside the machine).
+    #[arg(long = "cluster-dns")]
+    pub cluster_dns: Vec<IpAddr>,
+    /// Cluster domain for pods' DNS search paths.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// Maximum number of pods on this node.
+    #[arg(long, default_value_t = 110)]
+    pub max_pods: u32,
+    /// Address of the `/metrics` endpoint (empty to disable).
+    #[arg(long, default_value = "127.0.0.1:10249")]
+    pub metrics_bind_address: String,
+    /// Seconds between pod resyncs (status refresh, restarts) besides watch events.
+    #[arg(long, default_value_t = 2)]
+    pub sync_period_seconds: u64,
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("`{s}` is not key=value"))
+}
+
+impl KubeletConfig {
+    /// The node name: the flag, else the host name in lower case.
+    pub fn node_name(&self) -> String {
+        self.node_name
+            .clone()
+            .unwrap_or_else(node::hostname)
+            .to_lowercase()
+    }
+
+    /// The kubeconfig path: the flag, else `admin.kubeconfig` beside or above the data dir.
+    pub fn kubeconfig_path(&self) -> PathBuf {
+        if let Some(k) = &self.kubeconfig {
+            return k.clone();
+        }
+        let here = self.data_dir.join("admin.kubeconfig");
+        match self.data_dir.parent() {
+            Some(parent) if !here.exists() => parent.join("admin.kubeconfig"),
+            _ => here,
+        }
+    }
+}
+
+/// Builds a kube client from the configured kubeconfig.
+pub async fn kube_client(config: &KubeletConfig) -> Result<kube::Client> {
+    let path = config.kubeconfig_path();
+    let kc = kube::config::Kubeconfig::read_from(&path)
+        .map_err(|e| Error::Other(format!("reading kubeconfig {}: {e}", path.display())))?;
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .map_err(|e| Error::Other(format!("kubeconfig {}: {e}", path.display())))?;
+    Ok(kube::Client::try_from(cfg)?)
+}
+
+/// Runs the kubelet until `shutdown` is cancelled.
+///
+/// Containers keep running when the kubelet stops; a restarted kubelet adopts them.
+pub async fn run(config: KubeletConfig, shutdown: CancellationToken) -> Result<()> {
+    let node_name = config.node_name();
+    tracing::info!(node = %node_name, data_dir = %config.data_dir.display(), "starting kubelet");
+    std::fs::create_dir_all(&config.data_dir)
+        .context(|| format!("creating {}", config.data_dir.display()))?;
+    let metrics = Arc::new(metrics::Metrics::default());
+    if !config.metrics_bind_address.is_empty() {
+        metrics::serve(
+            &config.metrics_bind_address,
+            metrics.clone(),
+            shutdown.clone(),
+        )
+        .await?;
+    }
+
+    egress::install(&config)?;
+    let runtime = containerd::Runtime::start(&config).await?;
+    let result = run_with_runtime(&config, &node_name, &runtime, metrics, shutdown).await;
+    runtime.stop().await;
+    result
+}
+
+async fn run_with_runtime(
+    config: &KubeletConfig,
+    node_name: &str,
+    runtime: &containerd::Runtime,
+    metrics: Arc<metrics::Metrics>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let cri = cri::Cri::connect(runtime.socket()).await?;
+    images::import_dir(runtime.socket(), &config.data_dir.join("images")).await;
+    let client = kube_client(config).await?;
+    let node = node::NodeAgent::new(client.clone(), config, node_name, &cri).await?;
+    node.register().await?;
+    let host_ip = node.internal_ip();
+    let node_task = tokio::spawn(node.run(shutdown.clone()));
+    let manager = pods::PodManager::new(pods::PodContext {
+        events: pods::Recorder::new(client.clone(), node_name),
+        client,
+        cri,
+        node_name: node_name.to_string(),
+        host_ip,
+        root: config.data_dir.join("pods"),
+        config: config.clone(),
+        metrics,
+    });
+    let result = manager.run(shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = node_task.await;
+    result
+}

@@ -1,0 +1,593 @@
+//! One pod's worker: each sync observes the runtime, takes the next step towards the spec
+//! (sandbox, init containers in order, containers, restarts with back-off) and writes status.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_cri::v1 as cri;
+use k8s_openapi::api::core::v1::{Container, Pod, PodStatus};
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
+use kube::Api;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::spec::{self, ContainerInputs, Sources};
+use super::status::{self, ContainerObs, Observed, Waiting};
+use super::{volumes, PodContext, PodUpdate};
+use crate::metrics::Metrics;
+use crate::Result;
+
+/// First delay of the crash-loop back-off; it doubles up to [`MAX_BACKOFF`].
+const INITIAL_BACKOFF: Duration = Duration::from_secs(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// A container that ran this long forgets its back-off.
+const BACKOFF_RESET: Duration = Duration::from_secs(600);
+/// Grace period when the pod names none.
+const DEFAULT_GRACE_SECONDS: i64 = 30;
+
+/// Drives one pod (identified by UID) on the runtime.
+pub struct PodWorker {
+    ctx: Arc<PodContext>,
+    pod: Pod,
+    uid: String,
+    /// Host path of each volume, made when the first container of a sandbox starts.
+    volumes: Option<HashMap<String, PathBuf>>,
+    /// Current crash-loop delay per container name.
+    backoff: HashMap<String, Duration>,
+    /// Why a container is not running, as found by the last sync.
+    waiting: HashMap<String, Waiting>,
+    /// The pod reached Succeeded or Failed: nothing more is started.
+    terminal: bool,
+}
+
+/// The decision for one container after looking at its latest instance.
+enum Step {
+    /// Nothing to do: running, or finished for good.
+    Keep,
+    /// Start a new instance with this attempt number.
+    Start(u32),
+    /// Exited and due for a restart, but still backing off.
+    BackOff(Duration),
+}
+
+impl PodWorker {
+    pub fn new(ctx: Arc<PodContext>, pod: Pod) -> Self {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let terminal = matches!(
+            pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+            Some("Succeeded" | "Failed")
+        );
+        Self {
+            ctx,
+            pod,
+            uid,
+            volumes: None,
+            backoff: HashMap::new(),
+            waiting: HashMap::new(),
+            terminal,
+        }
+    }
+
+    fn event(&self, container: Option<&str>, warning: bool, reason: &str, message: String) {
+        let recorder = &self.ctx.events;
+        recorder.record(&self.pod, container, warning, reason, message);
+    }
+
+    fn name(&self) -> String {
+        format!(
+            "{}/{}",
+            self.pod.metadata.namespace.as_deref().unwrap_or_default(),
+            self.pod.metadata.name.as_deref().unwrap_or_default()
+        )
+    }
+
+    /// Syncs on every update of the pod and every sync period until the pod is gone or the
+    /// kubelet shuts down.
+    pub async fn run(
+        mut self,
+        mut updates: watch::Receiver<PodUpdate>,
+        shutdown: CancellationToken,
+    ) {
+        let period = Duration::from_secs(self.ctx.config.sync_period_seconds.max(1));
+        loop {
+            if self.pod.metadata.deletion_timestamp.is_some() {
+                match self.terminate(true).await {
+                    Ok(()) => return,
+                    Err(e) => tracing::warn!(pod = %self.name(), error = %e, "terminating the pod"),
+                }
+            } else {
+                Metrics::inc(&self.ctx.metrics.pod_syncs);
+                if let Err(e) = self.sync().await {
+                    Metrics::inc(&self.ctx.metrics.pod_sync_errors);
+                    tracing::warn!(pod = %self.name(), error = %e, "pod sync failed");
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                changed = updates.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let latest = updates.borrow_and_update().clone();
+                    match latest {
+                        Some(pod) => self.pod = *pod,
+                        None => {
+                            // The object is gone (deleted by someone else, or force-deleted).
+                            if let Err(e) = self.terminate(false).await {
+                                tracing::warn!(pod = %self.name(), error = %e, "cleaning up a deleted pod");
+                            }
+                            return;
+                        }
+                    }
+                }
+                _ = tokio::time::sleep(period) => {}
+            }
+        }
+    }
+
+    /// One pass towards the spec, then a status write if anything changed.
+    async fn sync(&mut self) -> Result<()> {
+        if self.terminal {
+            return Ok(());
+        }
+        let mut observed = self.observe().await?;
+        let Some(spec) = self.pod.spec.clone() else {
+            return Ok(());
+        };
+        if observed.sandbox.as_ref().is_none_or(|s| !s.ready) {
+            self.start_sandbox(&mut observed).await?;
+        }
+        if observed.sandbox.as_ref().is_some_and(|s| s.ready) {
+            let restart_policy = spec
+                .restart_policy
+                .clone()
+                .unwrap_or_else(|| "Always".into());
+            let init_containers = spec.init_containers.clone().unwrap_or_default();
+            let mut initialized = true;
+            for c in &init_containers {
+                let obs = observed
+                    .containers
+                    .get(&c.name)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                let done = obs
+                    .first()
+                    .is_some_and(|o| status::exited(o) && o.status.exit_code == 0);
+                if done {
+                    continue;
+                }
+                // Init containers restart on failure unless the pod never restarts.
+                let policy = if restart_policy == "Never" {
+                    "Never"
+                } else {
+                    "OnFailure"
+                };
+                self.step_container(c, obs, policy, &observed).await;
+                initialized = false;
+                break;
+            }
+            if initialized {
+                for c in &spec.containers {
+                    let obs = observed
+                        .containers
+                        .get(&c.name)
+                        .cloned()
+                        .unwrap_or_default();
+                    self.step_container(c, &obs, &restart_policy, &observed)
+                        .await;
+                }
+            }
+            observed = self.observe().await?;
+        }
+        let new_status = status::pod_status(
+            &self.pod,
+            &observed,
+            &self.waiting,
+            &self.ctx.host_ip.to_string(),
+        );
+        let phase = new_status
+            .get("phase")
+            .and_then(|p| p.as_str())
+            .unwrap_or_default()
+            .to_string();
+        self.write_status(new_status).await?;
+        if phase == "Succeeded" || phase == "Failed" {
+            tracing::info!(pod = %self.name(), %phase, "pod finished; stopping its sandbox");
+            self.terminal = true;
+            if let Some(s) = &observed.sandbox {
+                self.ctx.cri.remove_sandbox(&s.id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The pod's newest sandbox and, per container name, its instances in that sandbox
+    /// (newest first).
+    async fn observe(&self) -> Result<Observed> {
+        let cri = &self.ctx.cri;
+        let mut sandboxes = cri.list_sandboxes(Some(&self.uid)).await?;
+        sandboxes.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+        let mut observed = Observed::default();
+        let Some(newest) = sandboxes.first() else {
+            return Ok(observed);
+        };
+        if let Some(st) = cri.sandbox_status(&newest.id).await? {
+            observed.sandbox = Some(status::SandboxObs {
+                id: newest.id.clone(),
+                attempt: newest.metadata.as_ref().map_or(0, |m| m.attempt),
+                ready: st.state == cri::PodSandboxState::SandboxReady as i32,
+                ip: st.network.map(|n| n.ip).unwrap_or_default(),
+            });
+        }
+        let mut containers = cri.list_containers(Some(&self.uid)).await?;
+        containers.retain(|c| c.pod_sandbox_id == newest.id);
+        containers.sort_by_key(|c| std::cmp::Reverse(c.metadata.as_ref().map_or(0, |m| m.attempt)));
+        for c in containers {
+            let Some(meta) = c.metadata else { continue };
+            let list = observed.containers.entry(meta.name).or_default();
+            if list.len() >= 2 {
+                continue; // older instances only matter for removal
+            }
+            if let Some(st) = cri.container_status(&c.id).await? {
+                list.push(ContainerObs {
+                    id: c.id,
+                    attempt: meta.attempt,
+                    status: st,
+                });
+            }
+        }
+        Ok(observed)
+    }
+
+    /// Removes old sandboxes of the pod, makes its volumes and starts a new sandbox.
+    async fn start_sandbox(&mut self, observed: &mut Observed) -> Result<()> {
+        let attempt = observed.sandbox.as_ref().map_or(0, |s| s.attempt + 1);
+        for old in self.ctx.cri.list_sandboxes(Some(&self.uid)).await? {
+            self.ctx.cri.remove_sandbox(&old.id).await?;
+        }
+        let config = spec::sandbox_config(&self.ctx, &self.pod, attempt);
+        let log_dir = self.ctx.log_dir(&self.pod);
+        std::fs::create_dir_all(&log_dir).map_err(|source| crate::Error::Io {
+            context: format!("creating {}", log_dir.display()),
+            source,
+        })?;
+        tracing::info!(pod = %self.name(), attempt, "starting the pod sandbox");
+        self.volumes = None;
+        let id = self.ctx.cri.run_sandbox(config).await?;
+        Metrics::inc(&self.ctx.metrics.sandboxes_started);
+        *observed = self.observe().await?;
+        tracing::info!(pod = %self.name(), sandbox = %id, ip = ?observed.sandbox.as_ref().map(|s| &s.ip), "pod sandbox running");
+        Ok(())
+    }
+
+    /// Decides what a container needs and does it, recording why it waits if it does.
+    async fn step_container(
+        &mut self,
+        c: &Container,
+        obs: &[ContainerObs],
+        restart_policy: &str,
+        observed: &Observed,
+    ) {
+        let step = self.decide(c, obs, restart_policy);
+        let previous = self.waiting.remove(&c.name).map(|w| w.reason);
+        match step {
+            Step::Keep => {}
+            Step::BackOff(delay) => {
+                let message = format!(
+                    "back-off {}s restarting failed container={} pod={}_{}({})",
+                    delay.as_secs(),
+                    c.name,
+                    self.pod.metadata.name.as_deref().unwrap_or_default(),
+                    self.pod.metadata.namespace.as_deref().unwrap_or_default(),
+                    self.uid
+                );
+                if previous.as_deref() != Some("CrashLoopBackOff") {
+                    let event = format!(
+                        "Back-off restarting failed container {} in pod {}",
+                        c.name,
+                        self.name()
+                    );
+                    self.event(Some(&c.name), true, "BackOff", event);
+                }
+                self.waiting
+                    .insert(c.name.clone(), Waiting::new("CrashLoopBackOff", message));
+            }
+            Step::Start(attempt) => {
+                if let Err(w) = self.start_container(c, attempt, observed).await {
+                    tracing::warn!(pod = %self.name(), container = %c.name, reason = %w.reason, message = %w.message, "container not started");
+                    if previous.as_ref() != Some(&w.reason) {
+                        self.event(
+                            Some(&c.name),
+                            true,
+                            "Failed",
+                            format!("Error: {}", w.message),
+                        );
+                    }
+                    self.waiting.insert(c.name.clone(), w);
+                    return;
+                }
+                // Keep the instance before this one (for `logs --previous`), drop older ones.
+                for old in obs.iter().skip(1) {
+                    if let Err(e) = self.ctx.cri.remove_container(&old.id).await {
+                        tracing::warn!(container = %old.id, error = %e, "removing an old container");
+                    }
+                }
+            }
+        }
+    }
+
+    fn decide(&mut self, c: &Container, obs: &[ContainerObs], restart_policy: &str) -> Step {
+        let Some(latest) = obs.first() else {
+            return Step::Start(0);
+        };
+        let st = &latest.status;
+        if st.state == cri::ContainerState::ContainerRunning as i32 {
+            return Step::Keep;
+        }
+        let failed = !status::exited(latest) || st.exit_code != 0;
+        let restart = match restart_policy {
+            "Never" => false,
+            "OnFailure" => failed,
+            _ => true,
+        };
+        if !restart {
+            return Step::Keep;
+        }
+        let ran = Duration::from_nanos((st.finished_at - st.started_at).max(0) as u64);
+        if ran >= BACKOFF_RESET {
+            self.backoff.remove(&c.name);
+        }
+        let finished = Duration::from_nanos(st.finished_at.max(0) as u64);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        if let Some(delay) = self.backoff.get(&c.name) {
+            if now < finished + *delay {
+                return Step::BackOff(*delay);
+            }
+        }
+        let next = self
+            .backoff
+            .get(&c.name)
+            .map_or(INITIAL_BACKOFF, |d| (*d * 2).min(MAX_BACKOFF));
+        self.backoff.insert(c.name.clone(), next);
+        Step::Start(latest.attempt + 1)
+    }
+
+    /// Pulls the image if needed, builds the config and starts one container instance.
+    async fn start_container(
+        &mut self,
+        c: &Container,
+        attempt: u32,
+        observed: &Observed,
+    ) -> std::result::Result<(), Waiting> {
+        let Some(sandbox) = observed.sandbox.as_ref() else {
+            return Err(Waiting::new("ContainerCreating", String::new()));
+        };
+        let sandbox_config = spec::sandbox_config(&self.ctx, &self.pod, sandbox.attempt);
+        self.ensure_image(c, &sandbox_config).await?;
+        let namespace = self.pod.metadata.namespace.clone().unwrap_or_default();
+        let mut sources = Sources::new(self.ctx.client.clone(), &namespace);
+        let host_ip = self.ctx.host_ip.to_string();
+        let pod_dir = self.ctx.root.join(&self.uid);
+        let host_network = self
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.host_network)
+            .unwrap_or(false);
+        let hosts_file = pod_dir.join("etc-hosts");
+        let config_error = |e: spec::ConfigError| Waiting::new("CreateContainerConfigError", e.0);
+        if self.volumes.is_none() {
+            let inputs = ContainerInputs {
+                pod: &self.pod,
+                pod_ip: &sandbox.ip,
+                host_ip: &host_ip,
+                volumes: &HashMap::new(),
+                hosts_file: None,
+            };
+            let made = volumes::prepare(&pod_dir, &inputs, &mut sources, &self.ctx.client)
+                .await
+                .map_err(config_error)?;
+            let hostname = spec::sandbox_config(&self.ctx, &self.pod, 0).hostname;
+            if !host_network {
+                volumes::write_hosts_file(&hosts_file, &sandbox.ip, &hostname)
+                    .map_err(config_error)?;
+            }
+            self.volumes = Some(made);
+        }
+        let empty = HashMap::new();
+        let inputs = ContainerInputs {
+            pod: &self.pod,
+            pod_ip: &sandbox.ip,
+            host_ip: &host_ip,
+            volumes: self.volumes.as_ref().unwrap_or(&empty),
+            hosts_file: (!host_network).then_some(hosts_file.as_path()),
+        };
+        let config = spec::container_config(&inputs, &mut sources, c, attempt)
+            .await
+            .map_err(config_error)?;
+        let id = self
+            .ctx
+            .cri
+            .create_and_start(&sandbox.id, config, sandbox_config)
+            .await
+            .map_err(|e| Waiting::new("RunContainerError", e.to_string()))?;
+        Metrics::inc(&self.ctx.metrics.containers_started);
+        self.event(
+            Some(&c.name),
+            false,
+            "Created",
+            format!("Created container: {}", c.name),
+        );
+        self.event(
+            Some(&c.name),
+            false,
+            "Started",
+            format!("Started container {}", c.name),
+        );
+        tracing::info!(pod = %self.name(), container = %c.name, attempt, id = %id, "started container");
+        Ok(())
+    }
+
+    /// Makes sure the image is present, honouring `imagePullPolicy`.
+    async fn ensure_image(
+        &self,
+        c: &Container,
+        sandbox_config: &cri::PodSandboxConfig,
+    ) -> std::result::Result<(), Waiting> {
+        let image = c.image.clone().unwrap_or_default();
+        let present = self
+            .ctx
+            .cri
+            .image_status(&image)
+            .await
+            .map_err(|e| Waiting::new("ErrImagePull", e.to_string()))?
+            .is_some();
+        let policy = c.image_pull_policy.as_deref().unwrap_or("IfNotPresent");
+        match (policy, present) {
+            ("Never", true) | ("IfNotPresent", true) => {
+                let message = format!("Container image \"{image}\" already present on machine");
+                self.event(Some(&c.name), false, "Pulled", message);
+                return Ok(());
+            }
+            ("Never", false) => {
+                return Err(Waiting::new(
+                    "ErrImageNeverPull",
+                    format!("Container image \"{image}\" is not present with pull policy of Never"),
+                ))
+            }
+            _ => {}
+        }
+        tracing::info!(pod = %self.name(), %image, "pulling image");
+        Metrics::inc(&self.ctx.metrics.image_pulls);
+        self.event(
+            Some(&c.name),
+            false,
+            "Pulling",
+            format!("Pulling image \"{image}\""),
+        );
+        let started = std::time::Instant::now();
+        match self
+            .ctx
+            .cri
+            .pull_image(&image, None, sandbox_config.clone())
+            .await
+        {
+            Ok(_) => {
+                let message = format!(
+                    "Successfully pulled image \"{image}\" in {:.3}s",
+                    started.elapsed().as_secs_f64()
+                );
+                self.event(Some(&c.name), false, "Pulled", message);
+                Ok(())
+            }
+            // Offline machines: an imported image still runs when `Always` cannot pull.
+            Err(e) if present => {
+                tracing::warn!(%image, error = %e, "pull failed; using the image already present");
+                Ok(())
+            }
+            Err(e) => Err(Waiting::new("ErrImagePull", e.to_string())),
+        }
+    }
+
+    /// Merge-patches the pod's status when it differs from what the API server has.
+    async fn write_status(&mut self, new: serde_json::Value) -> Result<()> {
+        // Both sides go through the typed form, so only real differences count.
+        let typed: PodStatus = serde_json::from_value(new)
+            .map_err(|e| crate::Error::Other(format!("building pod status: {e}")))?;
+        let new = serde_json::to_value(&typed).unwrap_or_default();
+        let old = serde_json::to_value(&self.pod.status).unwrap_or_default();
+        let changed: Vec<&String> = new
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, v)| old.get(k.as_str()) != Some(v))
+            .map(|(k, _)| k)
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        tracing::debug!(pod = %self.name(), ?changed, "writing pod status");
+        let api: Api<Pod> = Api::namespaced(
+            self.ctx.client.clone(),
+            self.pod.metadata.namespace.as_deref().unwrap_or_default(),
+        );
+        let name = self.pod.metadata.name.clone().unwrap_or_default();
+        let patch = serde_json::json!({ "status": new });
+        let updated = api
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        Metrics::inc(&self.ctx.metrics.status_updates);
+        tracing::debug!(pod = %self.name(), "pod status updated");
+        self.pod = updated;
+        Ok(())
+    }
+
+    /// Stops the pod's containers (SIGTERM, then SIGKILL after the grace period), removes its
+    /// sandbox and files, and, if `delete_object`, deletes the pod object (grace 0, UID
+    /// precondition).
+    async fn terminate(&mut self, delete_object: bool) -> Result<()> {
+        let grace = self
+            .pod
+            .metadata
+            .deletion_grace_period_seconds
+            .or_else(|| {
+                self.pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.termination_grace_period_seconds)
+            })
+            .unwrap_or(DEFAULT_GRACE_SECONDS);
+        tracing::info!(pod = %self.name(), grace_seconds = grace, "killing the pod");
+        let cri = &self.ctx.cri;
+        let containers = cri.list_containers(Some(&self.uid)).await?;
+        let running: Vec<_> = containers
+            .iter()
+            .filter(|c| c.state == cri::ContainerState::ContainerRunning as i32)
+            .collect();
+        for c in &running {
+            if let Some(name) = c.metadata.as_ref().map(|m| m.name.clone()) {
+                self.event(
+                    Some(&name),
+                    false,
+                    "Killing",
+                    format!("Stopping container {name}"),
+                );
+            }
+        }
+        let stops = running.iter().map(|c| cri.stop_container(&c.id, grace));
+        for r in futures::future::join_all(stops).await {
+            r?;
+        }
+        for s in cri.list_sandboxes(Some(&self.uid)).await? {
+            cri.remove_sandbox(&s.id).await?;
+        }
+        volumes::remove_pod_dir(&self.ctx.root.join(&self.uid));
+        volumes::remove_pod_dir(&self.ctx.log_dir(&self.pod));
+        if delete_object {
+            let api: Api<Pod> = Api::namespaced(
+                self.ctx.client.clone(),
+                self.pod.metadata.namespace.as_deref().unwrap_or_default(),
+            );
+            let params = DeleteParams {
+                grace_period_seconds: Some(0),
+                preconditions: Some(Preconditions {
+                    uid: Some(self.uid.clone()),
+                    resource_version: None,
+                }),
+                ..Default::default()
+            };
+            let name = self.pod.metadata.name.clone().unwrap_or_default();
+            match api.delete(&name, &params).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+                Err(e) => return Err(e.into()),
+            }
+            tracing::info!(pod = %self.name(), "pod deleted");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,239 @@
+//! The cluster as the scheduler sees it: nodes with the pods bound (or assumed) to them, kept
+//! current by watches. A decision reads only this.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Node;
+
+use crate::model::{Labels, NodeInfo, PodInfo};
+
+/// What a cache change means for pods waiting in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterEvent {
+    NodeAdd,
+    NodeUpdate,
+    AssignedPodAdd,
+    AssignedPodDelete,
+}
+
+#[derive(Debug, Default)]
+pub struct Cache {
+    /// Every node with a Node object or pods bound to it; `nodes[index[name]]`.
+    nodes: Vec<NodeInfo>,
+    index: HashMap<String, usize>,
+    /// uid → node name, for every pod in some `NodeInfo`.
+    pod_nodes: HashMap<String, String>,
+    /// Pods bound by this scheduler whose binding the watch has not shown yet.
+    assumed: HashSet<String>,
+    /// Namespace labels (for affinity terms' `namespaceSelector`).
+    pub namespaces: HashMap<String, Labels>,
+    /// How many nodes carry each normalized image.
+    pub image_nodes: HashMap<String, usize>,
+    /// Pods nominated to a node by preemption: node → pods.
+    pub nominated: HashMap<String, Vec<Arc<PodInfo>>>,
+    /// Round-robin start for the adaptive node sampling.
+    pub next_start: usize,
+}
+
+impl Cache {
+    pub fn nodes(&self) -> &[NodeInfo] {
+        &self.nodes
+    }
+
+    /// Nodes that exist as Node objects.
+    pub fn node_count(&self) -> usize {
+        self.nodes.iter().filter(|n| n.node.is_some()).count()
+    }
+
+    pub fn node(&self, name: &str) -> Option<&NodeInfo> {
+        self.index.get(name).map(|i| &self.nodes[*i])
+    }
+
+    fn node_mut(&mut self, name: &str) -> &mut NodeInfo {
+        let i = match self.index.get(name) {
+            Some(i) => *i,
+            None => {
+                self.nodes.push(NodeInfo::new(name));
+                self.index.insert(name.to_string(), self.nodes.len() - 1);
+                self.nodes.len() - 1
+            }
+        };
+        &mut self.nodes[i]
+    }
+
+    /// Adds or updates a node; returns the event it amounts to, if it can make a pod fit.
+    pub fn upsert_node(&mut self, node: Node) -> Option<ClusterEvent> {
+        let name = node.metadata.name.clone().unwrap_or_default();
+        let info = self.node_mut(&name);
+        let existed = info.node.is_some();
+        let before = (
+            info.labels.clone(),
+            info.taints.clone(),
+            info.unschedulable,
+            info.allocatable.clone(),
+        );
+        let old_images: Vec<String> = info.images.iter().map(|(n, _)| n.clone()).collect();
+        info.set_node(Arc::new(node));
+        let changed = before
+            != (
+                info.labels.clone(),
+                info.taints.clone(),
+                info.unschedulable,
+                info.allocatable.clone(),
+            );
+        let new_images: Vec<String> = info.images.iter().map(|(n, _)| n.clone()).collect();
+        self.count_images(&old_images, -1);
+        self.count_images(&new_images, 1);
+        match (existed, changed) {
+            (false, _) => Some(ClusterEvent::NodeAdd),
+            (true, true) => Some(ClusterEvent::NodeUpdate),
+            _ => None,
+        }
+    }
+
+    fn count_images(&mut self, names: &[String], delta: isize) {
+        let unique: HashSet<&String> = names.iter().collect();
+        for n in unique {
+            let e = self.image_nodes.entry(n.clone()).or_default();
+            *e = e.saturating_add_signed(delta);
+            if *e == 0 {
+                self.image_nodes.remove(n);
+            }
+        }
+    }
+
+    pub fn remove_node(&mut self, name: &str) {
+        let Some(&i) = self.index.get(name) else {
+            return;
+        };
+        let old: Vec<String> = self.nodes[i]
+            .images
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect();
+        self.count_images(&old, -1);
+        if self.nodes[i].pods.is_empty() {
+            self.drop_node_at(i);
+        } else {
+            // Keep the accounting for its pods until they go; it is no longer a candidate.
+            let n = &mut self.nodes[i];
+            n.node = None;
+            n.images.clear();
+        }
+    }
+
+    fn drop_node_at(&mut self, i: usize) {
+        let removed = self.nodes.swap_remove(i);
+        self.index.remove(&removed.name);
+        if let Some(moved) = self.nodes.get(i) {
+            self.index.insert(moved.name.clone(), i);
+        }
+    }
+
+    pub fn is_assumed(&self, uid: &str) -> bool {
+        self.assumed.contains(uid)
+    }
+
+    pub fn contains_pod(&self, uid: &str) -> bool {
+        self.pod_nodes.contains_key(uid)
+    }
+
+    /// A bound pod seen by the watch (added, updated, or confirming an assumed one).
+    pub fn upsert_pod(&mut self, p: Arc<PodInfo>) -> Option<ClusterEvent> {
+        let node = p.node_name.clone()?;
+        let was_known = self.remove_pod_inner(&p.uid).is_some();
+        self.assumed.remove(&p.uid);
+        self.unnominate(&p.uid);
+        self.pod_nodes.insert(p.uid.clone(), node.clone());
+        self.node_mut(&node).add_pod(p);
+        (!was_known).then_some(ClusterEvent::AssignedPodAdd)
+    }
+
+    /// Places a pod on its chosen node before the binding is confirmed.
+    pub fn assume(&mut self, p: Arc<PodInfo>) {
+        let Some(node) = p.node_name.clone() else {
+            return;
+        };
+        self.unnominate(&p.uid);
+        self.assumed.insert(p.uid.clone());
+        self.pod_nodes.insert(p.uid.clone(), node.clone());
+        self.node_mut(&node).add_pod(p);
+    }
+
+    /// Undoes [`assume`](Self::assume) after a failed binding.
+    pub fn forget(&mut self, uid: &str) {
+        if self.assumed.remove(uid) {
+            self.remove_pod_inner(uid);
+        }
+    }
+
+    pub fn remove_pod(&mut self, uid: &str) -> Option<ClusterEvent> {
+        self.assumed.remove(uid);
+        self.unnominate(uid);
+        self.remove_pod_inner(uid)
+            .map(|_| ClusterEvent::AssignedPodDelete)
+    }
+
+    fn remove_pod_inner(&mut self, uid: &str) -> Option<Arc<PodInfo>> {
+        let node = self.pod_nodes.remove(uid)?;
+        let i = *self.index.get(&node)?;
+        let p = self.nodes[i].remove_pod(uid);
+        if self.nodes[i].node.is_none() && self.nodes[i].pods.is_empty() {
+            self.drop_node_at(i);
+        }
+        p
+    }
+
+    pub fn nominate(&mut self, node: &str, p: Arc<PodInfo>) {
+        self.unnominate(&p.uid);
+        self.nominated.entry(node.to_string()).or_default().push(p);
+    }
+
+    pub fn unnominate(&mut self, uid: &str) {
+        if self.nominated.is_empty() {
+            return;
+        }
+        self.nominated.retain(|_, pods| {
+            pods.retain(|p| p.uid != uid);
+            !pods.is_empty()
+        });
+    }
+
+    /// Every pod in the cache (bound or assumed).
+    pub fn all_pods(&self) -> impl Iterator<Item = (&NodeInfo, &Arc<PodInfo>)> {
+        self.nodes
+            .iter()
+            .flat_map(|n| n.pods.iter().map(move |p| (n, p)))
+    }
+
+    /// True when some cached pod has (anti-)affinity terms: the affinity plugins need a look.
+    pub fn any_pod_with_affinity(&self) -> bool {
+        self.nodes.iter().any(|n| n.pods_with_affinity > 0)
+    }
+
+    /// Drops every pod and node whose key is not in `keep` (after a watch re-list).
+    pub fn retain_pods(&mut self, keep: &HashSet<String>) {
+        let gone: Vec<String> = self
+            .pod_nodes
+            .keys()
+            .filter(|uid| !keep.contains(*uid) && !self.assumed.contains(*uid))
+            .cloned()
+            .collect();
+        for uid in gone {
+            self.remove_pod(&uid);
+        }
+    }
+
+    pub fn retain_nodes(&mut self, keep: &HashSet<String>) {
+        let gone: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| n.node.is_some() && !keep.contains(&n.name))
+            .map(|n| n.name.clone())
+            .collect();
+        for n in gone {
+            self.remove_node(&n);
+        }
+    }
+}

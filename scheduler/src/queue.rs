@@ -1,0 +1,346 @@
+//! The scheduling queue: one priority order (priority, then creation time) over pods ready to
+//! try, pods backing off after a failure, and unschedulable pods parked until a cluster event
+//! may help them.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::cache::ClusterEvent;
+use crate::model::PodInfo;
+
+pub const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Where {
+    Active,
+    Backoff,
+    Unschedulable,
+    InFlight,
+}
+
+struct Entry {
+    info: Arc<PodInfo>,
+    at: Where,
+    attempts: u32,
+    backoff_until: Instant,
+    /// Plugins that rejected the pod last time (decides which events wake it).
+    rejected_by: Vec<&'static str>,
+    seq: u64,
+}
+
+/// Heap order: higher priority first, then older first.
+struct Ready {
+    priority: i32,
+    created: Option<Time>,
+    seq: u64,
+    uid: String,
+}
+
+impl Ord for Ready {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.priority
+            .cmp(&o.priority)
+            .then_with(|| o.created.cmp(&self.created))
+            .then_with(|| o.seq.cmp(&self.seq))
+    }
+}
+impl PartialOrd for Ready {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl PartialEq for Ready {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Ready {}
+
+#[derive(Default)]
+struct Inner {
+    pods: HashMap<String, Entry>,
+    active: BinaryHeap<Ready>,
+    seq: u64,
+    /// Bumped by every cluster event; a pod failing after an event it may have missed
+    /// backs off instead of parking.
+    move_cycle: u64,
+}
+
+/// A popped pod: schedule it, then report back with [`Queue::done`] or [`Queue::failed`].
+pub struct Popped {
+    pub info: Arc<PodInfo>,
+    pub cycle: u64,
+    pub attempts: u32,
+}
+
+#[derive(Default)]
+pub struct Queue {
+    inner: Mutex<Inner>,
+    notify: Notify,
+}
+
+/// Pending pod counts by sub-queue: `(active, backoff, unschedulable)`.
+pub type PendingCounts = (usize, usize, usize);
+
+impl Inner {
+    fn push_active(&mut self, uid: &str) {
+        let Some(e) = self.pods.get_mut(uid) else {
+            return;
+        };
+        self.seq += 1;
+        e.seq = self.seq;
+        e.at = Where::Active;
+        self.active.push(Ready {
+            priority: e.info.priority,
+            created: e.info.created.clone(),
+            seq: self.seq,
+            uid: uid.to_string(),
+        });
+    }
+
+    /// Moves expired backoffs to active; returns the next expiry.
+    fn flush_backoff(&mut self, now: Instant) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut ready = Vec::new();
+        for (uid, e) in &self.pods {
+            if e.at == Where::Backoff {
+                if e.backoff_until <= now {
+                    ready.push(uid.clone());
+                } else {
+                    next = Some(next.map_or(e.backoff_until, |n| n.min(e.backoff_until)));
+                }
+            }
+        }
+        for uid in ready {
+            self.push_active(&uid);
+        }
+        next
+    }
+
+    fn wake(&mut self, uid: &str, now: Instant) {
+        let Some(e) = self.pods.get_mut(uid) else {
+            return;
+        };
+        if e.backoff_until > now {
+            e.at = Where::Backoff;
+        } else {
+            self.push_active(uid);
+        }
+    }
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A pending pod was added or changed.
+    pub fn upsert(&self, info: Arc<PodInfo>) {
+        let mut q = self.lock();
+        let uid = info.uid.clone();
+        match q.pods.get_mut(&uid) {
+            Some(e) => {
+                e.info = info;
+                if e.at == Where::Unschedulable {
+                    let now = Instant::now();
+                    q.wake(&uid, now);
+                    drop(q);
+                    self.notify.notify_one();
+                }
+            }
+            None => {
+                q.pods.insert(
+                    uid.clone(),
+                    Entry {
+                        info,
+                        at: Where::Active,
+                        attempts: 0,
+                        backoff_until: Instant::now(),
+                        rejected_by: Vec::new(),
+                        seq: 0,
+                    },
+                );
+                q.push_active(&uid);
+                drop(q);
+                self.notify.notify_one();
+            }
+        }
+    }
+
+    /// The pod was bound or deleted: no longer pending.
+    pub fn remove(&self, uid: &str) {
+        self.lock().pods.remove(uid);
+    }
+
+    pub fn contains(&self, uid: &str) -> bool {
+        self.lock().pods.contains_key(uid)
+    }
+
+    /// Waits for the next pod to schedule (or `None` when `stop` is cancelled).
+    pub async fn pop(&self, stop: &tokio_util::sync::CancellationToken) -> Option<Popped> {
+        loop {
+            let next_backoff = {
+                let mut q = self.lock();
+                let next = q.flush_backoff(Instant::now());
+                while let Some(r) = q.active.pop() {
+                    let cycle = q.move_cycle;
+                    let Some(e) = q.pods.get_mut(&r.uid) else {
+                        continue;
+                    };
+                    if e.at != Where::Active || e.seq != r.seq {
+                        continue;
+                    }
+                    e.at = Where::InFlight;
+                    return Some(Popped {
+                        info: e.info.clone(),
+                        cycle,
+                        attempts: e.attempts,
+                    });
+                }
+                next
+            };
+            let sleep = async {
+                match next_backoff {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = stop.cancelled() => return None,
+                _ = self.notify.notified() => {}
+                _ = sleep => {}
+            }
+        }
+    }
+
+    /// The pod was assumed on a node and is being bound.
+    pub fn done(&self, uid: &str) {
+        self.remove(uid);
+    }
+
+    /// The attempt failed: back off, then wait for a helpful event (or retry after the
+    /// backoff if an event came while the pod was in flight, or if it was an error).
+    pub fn failed(&self, p: &Popped, rejected_by: Vec<&'static str>, error: bool) {
+        let mut q = self.lock();
+        let missed_event = q.move_cycle > p.cycle;
+        let Some(e) = q.pods.get_mut(&p.info.uid) else {
+            return;
+        };
+        e.attempts += 1;
+        let backoff = INITIAL_BACKOFF
+            .saturating_mul(1u32 << (e.attempts - 1).min(16))
+            .min(MAX_BACKOFF);
+        e.backoff_until = Instant::now() + backoff;
+        e.rejected_by = rejected_by;
+        e.at = if missed_event || error {
+            Where::Backoff
+        } else {
+            Where::Unschedulable
+        };
+        drop(q);
+        self.notify.notify_one();
+    }
+
+    /// A bound pod's binding failed: try it again after its backoff.
+    pub fn requeue(&self, info: Arc<PodInfo>) {
+        let mut q = self.lock();
+        let uid = info.uid.clone();
+        let e = q.pods.entry(uid).or_insert(Entry {
+            info,
+            at: Where::Backoff,
+            attempts: 0,
+            backoff_until: Instant::now(),
+            rejected_by: Vec::new(),
+            seq: 0,
+        });
+        e.attempts += 1;
+        e.at = Where::Backoff;
+        e.backoff_until = Instant::now() + INITIAL_BACKOFF;
+        drop(q);
+        self.notify.notify_one();
+    }
+
+    /// A cluster event: wakes the unschedulable pods it may help.
+    pub fn on_event(&self, ev: ClusterEvent) {
+        let mut q = self.lock();
+        q.move_cycle += 1;
+        let now = Instant::now();
+        let wake: Vec<String> = q
+            .pods
+            .iter()
+            .filter(|(_, e)| e.at == Where::Unschedulable && helps(ev, &e.rejected_by))
+            .map(|(uid, _)| uid.clone())
+            .collect();
+        if wake.is_empty() {
+            return;
+        }
+        for uid in &wake {
+            q.wake(uid, now);
+        }
+        drop(q);
+        self.notify.notify_one();
+    }
+
+    pub fn pending(&self) -> PendingCounts {
+        let q = self.lock();
+        let mut c = (0, 0, 0);
+        for e in q.pods.values() {
+            match e.at {
+                Where::Active | Where::InFlight => c.0 += 1,
+                Where::Backoff => c.1 += 1,
+                Where::Unschedulable => c.2 += 1,
+            }
+        }
+        c
+    }
+}
+
+/// Upstream's queueing hints, coarsely: node changes may help anyone; a new bound pod only
+/// helps pods waiting on pod (anti-)affinity or spreading; a deleted pod may free anything.
+fn helps(ev: ClusterEvent, rejected_by: &[&'static str]) -> bool {
+    match ev {
+        ClusterEvent::NodeAdd | ClusterEvent::NodeUpdate | ClusterEvent::AssignedPodDelete => true,
+        ClusterEvent::AssignedPodAdd => rejected_by
+            .iter()
+            .any(|p| matches!(*p, "InterPodAffinity" | "PodTopologySpread")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::testutil::pod;
+    use serde_json::json;
+    use tokio_util::sync::CancellationToken;
+
+    #[tokio::test]
+    async fn priority_order_then_event_wakes_unschedulable() {
+        let q = Queue::default();
+        q.upsert(pod("low", json!({}), json!({"priority": 1})));
+        q.upsert(pod("high", json!({}), json!({"priority": 100})));
+        let stop = CancellationToken::new();
+        let first = q.pop(&stop).await;
+        assert_eq!(first.as_ref().map(|p| p.info.name.as_str()), Some("high"));
+        let Some(first) = first else { return };
+        q.failed(&first, vec!["NodeResourcesFit"], false);
+        assert_eq!(
+            q.pop(&stop).await.map(|p| p.info.name.clone()).as_deref(),
+            Some("low")
+        );
+        assert_eq!(q.pending(), (1, 0, 1));
+        // A new pod does not help a resources failure; a node does (after the backoff).
+        q.on_event(ClusterEvent::AssignedPodAdd);
+        assert_eq!(q.pending(), (1, 0, 1));
+        q.on_event(ClusterEvent::NodeAdd);
+        assert_eq!(q.pending(), (1, 1, 0));
+        let again = q.pop(&stop).await;
+        assert_eq!(again.map(|p| p.info.name.clone()).as_deref(), Some("high"));
+    }
+}

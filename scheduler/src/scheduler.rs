@@ -1,0 +1,528 @@
+//! The running scheduler: watches into the cache and queue, the scheduling loop, binding,
+//! status updates, events, preemption and leader election.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::watcher::{self, Event as WatchEvent};
+use kube::runtime::WatchStreamExt;
+use kube::Resource;
+use serde_json::json;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::cache::Cache;
+use crate::framework::{Preemption, Profile};
+use crate::leader::{LeaderElector, LeaseConfig};
+use crate::metrics::Metrics;
+use crate::model::PodInfo;
+use crate::queue::{Popped, Queue};
+use crate::SchedulerConfig;
+
+struct Scheduler {
+    client: kube::Client,
+    cache: Mutex<Cache>,
+    queue: Arc<Queue>,
+    metrics: Arc<Metrics>,
+    profile: Profile,
+    name: String,
+    instance: String,
+    binds: Arc<Semaphore>,
+    writes: Arc<Semaphore>,
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "meso".into())
+}
+
+/// Runs the scheduler with a given client until `shutdown` is cancelled.
+pub async fn run_with_client(
+    config: SchedulerConfig,
+    client: kube::Client,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let host = hostname();
+    let sched = Arc::new(Scheduler {
+        client: client.clone(),
+        cache: Mutex::new(Cache::default()),
+        queue: Arc::new(Queue::default()),
+        metrics: Arc::new(Metrics::default()),
+        profile: Profile::default(),
+        name: config.scheduler_name.clone(),
+        instance: format!("{}-{host}", config.scheduler_name),
+        binds: Arc::new(Semaphore::new(config.parallel_binds.max(1))),
+        writes: Arc::new(Semaphore::new(16)),
+    });
+    if let Some(addr) = config.metrics_addr()? {
+        let bound = crate::metrics::serve(
+            addr,
+            sched.metrics.clone(),
+            sched.queue.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("serving metrics on {addr}: {e}"))?;
+        tracing::info!(address = %bound, "serving /metrics over plain HTTP");
+    }
+
+    let (synced_tx, mut synced_rx) = mpsc::channel::<&'static str>(3);
+    let watchers = vec![
+        tokio::spawn(watch_nodes(
+            sched.clone(),
+            synced_tx.clone(),
+            shutdown.clone(),
+        )),
+        tokio::spawn(watch_pods(
+            sched.clone(),
+            synced_tx.clone(),
+            shutdown.clone(),
+        )),
+        tokio::spawn(watch_namespaces(sched.clone(), synced_tx, shutdown.clone())),
+    ];
+    for _ in 0..3 {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            what = synced_rx.recv() => match what {
+                Some(w) => tracing::debug!(cache = w, "cache synced"),
+                None => break,
+            },
+        }
+    }
+    tracing::info!("caches synced");
+
+    let mut elector = config.leader_elect.then(|| {
+        let identity = config.leader_elect_identity.clone().unwrap_or_else(|| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            format!("{host}_{}{nanos:08x}", std::process::id())
+        });
+        LeaderElector::new(
+            client.clone(),
+            LeaseConfig {
+                namespace: config.leader_elect_resource_namespace.clone(),
+                name: config.leader_elect_resource_name.clone(),
+                identity,
+                lease_duration: config.leader_elect_lease_duration,
+                renew_deadline: config.leader_elect_renew_deadline,
+                retry_period: config.leader_elect_retry_period,
+            },
+        )
+    });
+    while !shutdown.is_cancelled() {
+        if let Some(e) = elector.as_mut() {
+            if !e.acquire(&shutdown).await {
+                break;
+            }
+        }
+        sched.metrics.set_leader(true);
+        let leading = shutdown.child_token();
+        let worker = tokio::spawn(schedule_loop(sched.clone(), leading.clone()));
+        match elector.as_mut() {
+            Some(e) => e.hold(&shutdown).await,
+            None => shutdown.cancelled().await,
+        }
+        leading.cancel();
+        let _ = worker.await;
+        sched.metrics.set_leader(false);
+        if !shutdown.is_cancelled() {
+            tracing::warn!("lost leadership; standing by");
+        }
+    }
+    // Let bindings in flight finish (bounded).
+    let all = u32::try_from(config.parallel_binds.max(1)).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(Duration::from_secs(10), sched.binds.acquire_many(all)).await;
+    for w in watchers {
+        w.abort();
+    }
+    tracing::info!("scheduler stopped");
+    Ok(())
+}
+
+impl Scheduler {
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn responsible(&self, pod: &Pod) -> bool {
+        let spec = pod.spec.as_ref();
+        let name = spec.and_then(|s| s.scheduler_name.as_deref()).unwrap_or("");
+        (name.is_empty() || name == self.name)
+            && spec
+                .and_then(|s| s.scheduling_gates.as_ref())
+                .is_none_or(|g| g.is_empty())
+    }
+
+    fn apply_pod(&self, pod: Pod) {
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if matches!(phase, Some("Succeeded" | "Failed")) {
+            let uid = pod.metadata.uid.clone().unwrap_or_default();
+            return self.delete_pod(&uid);
+        }
+        let responsible =
+            pod.spec.as_ref().is_some_and(|s| s.node_name.is_some()) || self.responsible(&pod);
+        if !responsible {
+            return;
+        }
+        let info = PodInfo::new(pod);
+        if info.node_name.is_some() {
+            self.queue.remove(&info.uid);
+            let ev = self.cache().upsert_pod(info);
+            if let Some(ev) = ev {
+                self.queue.on_event(ev);
+            }
+        } else if info.terminating {
+            self.queue.remove(&info.uid);
+        } else if !self.cache().is_assumed(&info.uid) {
+            self.queue.upsert(info);
+        }
+    }
+
+    fn delete_pod(&self, uid: &str) {
+        self.queue.remove(uid);
+        let ev = self.cache().remove_pod(uid);
+        if let Some(ev) = ev {
+            self.queue.on_event(ev);
+        }
+    }
+
+    /// One scheduling cycle; binding continues in the background.
+    fn schedule_one(self: &Arc<Self>, p: Popped) {
+        let start = Instant::now();
+        let info = p.info.clone();
+        let outcome = {
+            let mut cache = self.cache();
+            match self.profile.schedule(&info, &mut cache) {
+                Ok(node) => {
+                    self.metrics.algorithm(start.elapsed());
+                    cache.assume(info.assumed_on(&node));
+                    Ok(node)
+                }
+                Err(fit) => {
+                    self.metrics.algorithm(start.elapsed());
+                    let pre = self.profile.preempt(&info, &cache, &fit);
+                    if let Preemption::Victims { node, .. } = &pre {
+                        cache.nominate(node, info.clone());
+                    }
+                    Err((fit, pre))
+                }
+            }
+        };
+        match outcome {
+            Ok(node) => {
+                tracing::debug!(pod = %info.key(), %node, "assumed");
+                self.queue.done(&info.uid);
+                let me = self.clone();
+                tokio::spawn(async move { me.bind(info, node, start).await });
+            }
+            Err((fit, pre)) => {
+                self.metrics.attempt("unschedulable", start.elapsed());
+                let mut msg = fit.message();
+                let mut rejected: Vec<&'static str> =
+                    fit.statuses.iter().map(|(_, p, _)| *p).collect();
+                rejected.sort_unstable();
+                rejected.dedup();
+                let nominated = match pre {
+                    Preemption::NotHelpful(m) => {
+                        msg.push_str(&format!(" preemption: {m}"));
+                        None
+                    }
+                    Preemption::Victims { node, victims } => {
+                        self.metrics.preemption_attempt();
+                        let me = self.clone();
+                        let (pod, n) = (info.clone(), node.clone());
+                        tokio::spawn(async move { me.evict(pod, n, victims).await });
+                        Some(node)
+                    }
+                };
+                tracing::info!(pod = %info.key(), reason = %msg, "unschedulable");
+                self.queue.failed(&p, rejected, false);
+                let me = self.clone();
+                tokio::spawn(async move { me.report_unschedulable(info, msg, nominated).await });
+            }
+        }
+    }
+
+    async fn bind(self: Arc<Self>, info: Arc<PodInfo>, node: String, start: Instant) {
+        let Ok(_permit) = self.binds.clone().acquire_owned().await else {
+            return;
+        };
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &info.namespace);
+        let body = json!({
+            "apiVersion": "v1", "kind": "Binding",
+            "metadata": {"name": info.name, "namespace": info.namespace, "uid": info.uid},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+        });
+        let result = pods
+            .create_subresource::<_, serde_json::Value>(
+                "binding",
+                &info.name,
+                &PostParams::default(),
+                &body,
+            )
+            .await;
+        match result {
+            Ok(_) => {
+                self.metrics.attempt("scheduled", start.elapsed());
+                tracing::debug!(pod = %info.key(), %node, "bound");
+                let msg = format!(
+                    "Successfully assigned {}/{} to {node}",
+                    info.namespace, info.name
+                );
+                self.event(&info, "Normal", "Scheduled", "Binding", &msg)
+                    .await;
+            }
+            Err(e) => {
+                self.cache().forget(&info.uid);
+                match &e {
+                    kube::Error::Api(s) if s.code == 404 || s.code == 409 => {
+                        tracing::info!(pod = %info.key(), error = %e, "binding rejected; the watch will tell");
+                    }
+                    _ => {
+                        self.metrics.attempt("error", start.elapsed());
+                        tracing::warn!(pod = %info.key(), %node, error = %e, "binding failed; retrying");
+                        self.queue.requeue(info);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `PodScheduled=False/Unschedulable` (when it changed) and a `FailedScheduling` event.
+    async fn report_unschedulable(
+        &self,
+        info: Arc<PodInfo>,
+        msg: String,
+        nominated: Option<String>,
+    ) {
+        let Ok(_permit) = self.writes.acquire().await else {
+            return;
+        };
+        let current = info.pod.status.as_ref();
+        let same = current
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == "PodScheduled"))
+            .is_some_and(|c| {
+                c.status == "False"
+                    && c.reason.as_deref() == Some("Unschedulable")
+                    && c.message.as_deref() == Some(msg.as_str())
+            });
+        let nominated_now = current.and_then(|s| s.nominated_node_name.clone());
+        if !same || (nominated.is_some() && nominated != nominated_now) {
+            let mut status = json!({"conditions": [{
+                "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "message": msg, "lastProbeTime": null,
+                "lastTransitionTime": Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            }]});
+            if let Some(n) = &nominated {
+                status["nominatedNodeName"] = json!(n);
+            }
+            let pods: Api<Pod> = Api::namespaced(self.client.clone(), &info.namespace);
+            let patch = Patch::Strategic(json!({"status": status}));
+            if let Err(e) = pods
+                .patch_status(&info.name, &PatchParams::default(), &patch)
+                .await
+            {
+                tracing::warn!(pod = %info.key(), error = %e, "updating PodScheduled");
+            }
+        }
+        self.event(&info, "Warning", "FailedScheduling", "Scheduling", &msg)
+            .await;
+    }
+
+    /// Deletes the victims gracefully (marking them `DisruptionTarget` first, as upstream).
+    async fn evict(&self, preemptor: Arc<PodInfo>, node: String, victims: Vec<Arc<PodInfo>>) {
+        for v in victims {
+            tracing::info!(victim = %v.key(), preemptor = %preemptor.key(), %node, "preempting");
+            let pods: Api<Pod> = Api::namespaced(self.client.clone(), &v.namespace);
+            let cond = json!({"status": {"conditions": [{
+                "type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
+                "message": format!("{}: preempting to accommodate a higher priority pod", self.name),
+                "lastTransitionTime": Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            }]}});
+            if let Err(e) = pods
+                .patch_status(&v.name, &PatchParams::default(), &Patch::Strategic(cond))
+                .await
+            {
+                tracing::debug!(victim = %v.key(), error = %e, "marking DisruptionTarget");
+            }
+            match pods.delete(&v.name, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => tracing::warn!(victim = %v.key(), error = %e, "deleting a victim"),
+            }
+            let msg = format!("Preempted by pod {} on node {node}", preemptor.uid);
+            self.event(&v, "Normal", "Preempted", "Preempting", &msg)
+                .await;
+        }
+    }
+
+    /// An events.k8s.io/v1 Event about a pod, as the upstream scheduler's recorder writes.
+    async fn event(&self, pod: &PodInfo, type_: &str, reason: &str, action: &str, note: &str) {
+        let now = Timestamp::now();
+        let ev = json!({
+            "metadata": {
+                "name": format!("{}.{:x}", pod.name, now.as_nanosecond()),
+                "namespace": pod.namespace,
+            },
+            "eventTime": now.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+            "reportingController": self.name,
+            "reportingInstance": self.instance,
+            "action": action,
+            "reason": reason,
+            "type": type_,
+            "note": note,
+            "regarding": {
+                "kind": "Pod", "apiVersion": "v1", "namespace": pod.namespace, "name": pod.name,
+                "uid": pod.uid, "resourceVersion": pod.pod.meta().resource_version,
+            },
+        });
+        let ev: Event = match serde_json::from_value(ev) {
+            Ok(e) => e,
+            Err(e) => return tracing::warn!(error = %e, "building an event"),
+        };
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &pod.namespace);
+        if let Err(e) = api.create(&PostParams::default(), &ev).await {
+            tracing::debug!(pod = %pod.key(), error = %e, reason, "recording an event");
+        }
+    }
+}
+
+async fn schedule_loop(sched: Arc<Scheduler>, stop: CancellationToken) {
+    tracing::info!("scheduling");
+    while let Some(p) = sched.queue.pop(&stop).await {
+        sched.schedule_one(p);
+        // Let watch and bind tasks run between decisions.
+        tokio::task::yield_now().await;
+    }
+}
+
+/// What a watch tells its cache.
+enum Change<K> {
+    Apply(K),
+    Delete(K),
+    /// After a (re-)list: everything not named here is gone.
+    Resync(HashSet<String>),
+}
+
+/// Feeds a watch into `handle`; tells `synced` after the first full list. Objects are keyed
+/// by `key` for re-lists.
+async fn watch<K>(
+    api: Api<K>,
+    what: &'static str,
+    synced: mpsc::Sender<&'static str>,
+    stop: CancellationToken,
+    key: fn(&K) -> String,
+    mut handle: impl FnMut(Change<K>) + Send,
+) where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    let cfg = watcher::Config::default().page_size(5000);
+    let mut stream = watcher::watcher(api, cfg).default_backoff().boxed();
+    let mut listing: Option<HashSet<String>> = None;
+    let mut told = false;
+    loop {
+        let next = tokio::select! {
+            _ = stop.cancelled() => return,
+            n = stream.try_next() => n,
+        };
+        match next {
+            Ok(Some(WatchEvent::Init)) => listing = Some(HashSet::new()),
+            Ok(Some(WatchEvent::InitApply(o))) => {
+                if let Some(l) = listing.as_mut() {
+                    l.insert(key(&o));
+                }
+                handle(Change::Apply(o));
+            }
+            Ok(Some(WatchEvent::InitDone)) => {
+                if let Some(seen) = listing.take() {
+                    handle(Change::Resync(seen));
+                }
+                if !told {
+                    told = true;
+                    let _ = synced.send(what).await;
+                }
+            }
+            Ok(Some(WatchEvent::Apply(o))) => handle(Change::Apply(o)),
+            Ok(Some(WatchEvent::Delete(o))) => handle(Change::Delete(o)),
+            Ok(None) => return,
+            Err(e) => tracing::warn!(watch = what, error = %e, "watch failed; retrying"),
+        }
+    }
+}
+
+fn name_of<K: kube::Resource>(k: &K) -> String {
+    k.meta().name.clone().unwrap_or_default()
+}
+
+fn uid_of<K: kube::Resource>(k: &K) -> String {
+    k.meta().uid.clone().unwrap_or_default()
+}
+
+async fn watch_nodes(
+    s: Arc<Scheduler>,
+    synced: mpsc::Sender<&'static str>,
+    stop: CancellationToken,
+) {
+    let api: Api<Node> = Api::all(s.client.clone());
+    watch(api, "nodes", synced, stop, name_of, |c| match c {
+        Change::Apply(n) => {
+            let ev = s.cache().upsert_node(n);
+            if let Some(ev) = ev {
+                s.queue.on_event(ev);
+            }
+        }
+        Change::Delete(n) => s.cache().remove_node(&name_of(&n)),
+        Change::Resync(keep) => s.cache().retain_nodes(&keep),
+    })
+    .await;
+}
+
+async fn watch_pods(
+    s: Arc<Scheduler>,
+    synced: mpsc::Sender<&'static str>,
+    stop: CancellationToken,
+) {
+    let api: Api<Pod> = Api::all(s.client.clone());
+    watch(api, "pods", synced, stop, uid_of, |c| match c {
+        Change::Apply(p) => s.apply_pod(p),
+        Change::Delete(p) => s.delete_pod(&uid_of(&p)),
+        Change::Resync(keep) => s.cache().retain_pods(&keep),
+    })
+    .await;
+}
+
+async fn watch_namespaces(
+    s: Arc<Scheduler>,
+    synced: mpsc::Sender<&'static str>,
+    stop: CancellationToken,
+) {
+    let api: Api<Namespace> = Api::all(s.client.clone());
+    watch(api, "namespaces", synced, stop, name_of, |c| {
+        let mut cache = s.cache();
+        match c {
+            Change::Apply(n) => {
+                let labels = n.metadata.labels.clone().unwrap_or_default();
+                cache.namespaces.insert(name_of(&n), labels);
+            }
+            Change::Delete(n) => {
+                cache.namespaces.remove(&name_of(&n));
+            }
+            Change::Resync(keep) => cache.namespaces.retain(|n, _| keep.contains(n)),
+        }
+    })
+    .await;
+}
