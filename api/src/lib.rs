@@ -8,6 +8,7 @@ pub mod admission;
 pub mod apply;
 pub mod auth;
 pub mod certs;
+pub mod conversion;
 pub mod defaults;
 pub mod errors;
 pub mod field_validation;

@@ -47,10 +47,9 @@ impl ResourceCtx {
 
     /// `/registry/{group}/{resource}/[{namespace}/]` (core is written `core`).
     pub fn prefix(&self) -> String {
-        let g = if self.info.group.is_empty() {
-            "core"
-        } else {
-            &self.info.group
+        let g = match crate::conversion::storage_group(&self.info.group, &self.info.plural) {
+            "" => "core",
+            g => g,
         };
         match (&self.namespace, self.info.namespaced()) {
             (Some(ns), true) => format!("/registry/{g}/{}/{ns}/", self.info.plural),
@@ -66,6 +65,7 @@ impl ResourceCtx {
     pub fn decode(&self, value: &[u8], revision: u64) -> ApiResult<Value> {
         let mut obj: Value = serde_json::from_slice(value)
             .map_err(|e| ApiError::internal(format!("decoding stored object: {e}")))?;
+        crate::conversion::from_storage(&self.info.group, &self.info.plural, &mut obj);
         if let Some(o) = obj.as_object_mut() {
             o.insert("apiVersion".into(), json!(self.info.api_version()));
             o.insert("kind".into(), json!(self.info.kind));
@@ -74,6 +74,13 @@ impl ResourceCtx {
             m.insert("resourceVersion".into(), json!(revision.to_string()));
         }
         Ok(obj)
+    }
+
+    /// Encodes an object for the store, in the stored form of its resource.
+    pub fn encode(&self, obj: &Value) -> ApiResult<Vec<u8>> {
+        let mut obj = obj.clone();
+        crate::conversion::to_storage(&self.info.group, &self.info.plural, &mut obj);
+        encode(&obj)
     }
 
     /// The schema server-side apply and managedFields use for this resource.
@@ -109,7 +116,7 @@ impl ResourceCtx {
 }
 
 /// Encodes an object for the store: resourceVersion and selfLink are not stored.
-pub fn encode(obj: &Value) -> ApiResult<Vec<u8>> {
+fn encode(obj: &Value) -> ApiResult<Vec<u8>> {
     let mut obj = obj.clone();
     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
@@ -513,7 +520,7 @@ impl Registry {
             crate::service_alloc::allocate(&self.store, &self.service_ranges, &mut obj, &ns, &name).await?;
             crate::validation::normalize_service_cluster_ips(&mut obj, None);
         }
-        match self.store.create(&key, encode(&obj)?).await {
+        match self.store.create(&key, ctx.encode(&obj)?).await {
             Ok(kv) => ctx.decode_kv(&kv),
             Err(e) => {
                 self.after_remove(ctx, &obj).await;
@@ -663,7 +670,7 @@ impl Registry {
             }
             match self
                 .store
-                .update(&key, kv.mod_revision, encode(&new)?)
+                .update(&key, kv.mod_revision, ctx.encode(&new)?)
                 .await
             {
                 Ok(kv) => return ctx.decode_kv(&kv),
@@ -805,7 +812,7 @@ impl Registry {
                     }
                     match self
                         .store
-                        .update(&key, kv.mod_revision, encode(&next)?)
+                        .update(&key, kv.mod_revision, ctx.encode(&next)?)
                         .await
                     {
                         Ok(kv) => return Ok((ctx.decode_kv(&kv)?, false)),
