@@ -1,5 +1,5 @@
 //! `meso`: the all-in-one binary. `meso server` runs the control plane in one process
-//! (API server, scheduler) and, unless told otherwise, a local agent (kubelet with its own
+//! (API server, controllers, scheduler) and, unless told otherwise, a local agent (kubelet with its own
 //! containerd); `meso agent` runs an agent alone; `meso image import` brings images in.
 
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the control plane (API server, scheduler) and a local agent.
+    /// Run the control plane (API server, controllers, scheduler) and a local agent.
     Server(ServerArgs),
     /// Run a node agent (kubelet, with its own containerd unless told otherwise).
     Agent(meso_kubelet::KubeletConfig),
@@ -49,6 +49,12 @@ struct ServerArgs {
     /// Do not run the scheduler in this process.
     #[arg(long)]
     disable_scheduler: bool,
+    /// Do not run the controllers in this process.
+    #[arg(long)]
+    disable_controllers: bool,
+    /// Where the built-in controllers serve `/metrics` over plain HTTP ("0": nowhere).
+    #[arg(long, default_value = "0")]
+    controllers_metrics_bind_address: String,
     /// Where the built-in scheduler serves `/metrics` over plain HTTP ("0": nowhere).
     #[arg(long, default_value = "0")]
     scheduler_metrics_bind_address: String,
@@ -122,6 +128,14 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         spawn_component("agent", async move {
             meso_kubelet::run(config, token).await.map_err(anyhow::Error::from)
         });
+    }
+    if !args.disable_controllers {
+        let config = meso_controllers::Config {
+            kubeconfig: Some(kubeconfig.clone()),
+            metrics_bind_address: args.controllers_metrics_bind_address.clone(),
+            ..Default::default()
+        };
+        spawn_component("controllers", meso_controllers::run(config, shutdown.clone()));
     }
     if !args.disable_scheduler {
         let config = scheduler_config(&kubeconfig, &args.scheduler_metrics_bind_address);

@@ -440,7 +440,11 @@ impl MesoServer {
         let port = self.port.to_string();
         let mut args: Vec<String> = vec![
             "server".into(),
+            // A bare control plane: suites that need an agent, a scheduler or controllers
+            // start their own.
             "--disable-agent".into(),
+            "--disable-scheduler".into(),
+            "--disable-controllers".into(),
             "--data-dir".into(),
             data_dir.display().to_string(),
             "--secure-port".into(),

@@ -53,7 +53,13 @@ impl Server {
         let data = dir.path().join("data");
         let log = std::fs::File::create(dir.path().join("meso.log"))?;
         let child = Command::new(meso_binary()?)
-            .args(["server", "--disable-agent", "--data-dir"])
+            .args([
+                "server",
+                "--disable-agent",
+                "--disable-scheduler",
+                "--disable-controllers",
+                "--data-dir",
+            ])
             .arg(&data)
             .args(["--secure-port", &free_port()?.to_string()])
             .stdin(Stdio::null())

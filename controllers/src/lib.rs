@@ -1,0 +1,235 @@
+//! meso-controller-manager: the reconcilers of kube-controller-manager, on kube-rs's runtime.
+//!
+//! Every controller shares one [`informer::Informers`] set (one watch per kind, fanned out to
+//! the controllers that need it, deletions included) and one scaffold
+//! ([`scaffold::run_controller`]): a kube-rs `Controller` with per-object exponential backoff
+//! on errors, metrics and structured logs. The manager runs them while it holds the
+//! `kube-controller-manager` Lease ([`leader`]).
+
+pub mod cron;
+pub mod cronjob;
+pub mod deployment;
+pub mod endpoints;
+pub mod events;
+pub mod gc;
+pub mod informer;
+pub mod job;
+pub mod leader;
+pub mod metrics;
+pub mod replicaset;
+pub mod scaffold;
+pub mod serviceaccount;
+pub mod util;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+pub use scaffold::{Context, Error};
+
+/// Every controller this manager knows, by its upstream name.
+pub const CONTROLLERS: &[&str] = &[
+    "replicaset-controller",
+    "deployment-controller",
+    "garbage-collector-controller",
+    "job-controller",
+    "cronjob-controller",
+    "serviceaccount-controller",
+    "root-ca-certificate-publisher-controller",
+    "endpoints-controller",
+    "endpointslice-controller",
+];
+
+/// Command-line flags (kube-controller-manager's names).
+#[derive(clap::Parser, Debug, Clone)]
+#[command(
+    name = "meso-controller-manager",
+    version,
+    about = "meso's controller manager"
+)]
+pub struct Config {
+    /// Kubeconfig of the API server [default: $KUBECONFIG, ~/.kube/config, or in-cluster].
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Elect a leader through a Lease so that only one of several managers is active.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+    #[arg(long, default_value = "kube-controller-manager")]
+    pub leader_elect_resource_name: String,
+    #[arg(long, default_value = "kube-system")]
+    pub leader_elect_resource_namespace: String,
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub leader_elect_lease_duration: Duration,
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub leader_elect_renew_deadline: Duration,
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub leader_elect_retry_period: Duration,
+    /// Controllers to run: `*` for all, `name` to add one, `-name` to leave one out.
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    pub controllers: Vec<String>,
+    /// Where `/metrics` and `/healthz` are served over plain HTTP; `0` turns them off.
+    #[arg(long, default_value = "127.0.0.1:10257")]
+    pub metrics_bind_address: String,
+    /// Requeue bound for the per-object error backoff (upstream's workqueue: 5 ms to 1000 s).
+    #[arg(long, default_value = "1000s", value_parser = parse_duration)]
+    pub max_error_backoff: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        <Self as clap::Parser>::parse_from(["meso-controller-manager"])
+    }
+}
+
+impl Config {
+    /// Whether the controller `name` is selected by `--controllers`.
+    pub fn enabled(&self, name: &str) -> bool {
+        let mut on = false;
+        for c in &self.controllers {
+            let c = c.trim();
+            if c == name {
+                return true;
+            }
+            if c.strip_prefix('-') == Some(name) {
+                return false;
+            }
+            on |= c == "*";
+        }
+        on
+    }
+
+    /// The metrics address, or `None` when turned off.
+    pub fn metrics_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        if self.metrics_bind_address == "0" || self.metrics_bind_address.is_empty() {
+            return Ok(None);
+        }
+        self.metrics_bind_address
+            .parse()
+            .map(Some)
+            .with_context(|| format!("--metrics-bind-address {:?}", self.metrics_bind_address))
+    }
+
+    /// The kube-rs configuration from `--kubeconfig`, else the usual inference.
+    pub async fn kube_config(&self) -> anyhow::Result<kube::Config> {
+        match &self.kubeconfig {
+            Some(path) => {
+                let kc = kube::config::Kubeconfig::read_from(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                kube::Config::from_custom_kubeconfig(kc, &Default::default())
+                    .await
+                    .with_context(|| format!("loading {}", path.display()))
+            }
+            None => kube::Config::infer()
+                .await
+                .context("no kubeconfig found (set --kubeconfig or KUBECONFIG)"),
+        }
+    }
+}
+
+/// `15s`, `500ms`, `2m`, `1h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: f64 = n.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("invalid duration unit in {s:?}")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+/// Runs the controller manager until `shutdown` is cancelled (or leadership is lost, which is
+/// an error as upstream, so a supervisor restarts the process).
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let kube_config = config.kube_config().await?;
+    let root_ca = kube_config
+        .root_cert
+        .as_ref()
+        .and_then(|certs| certs.first())
+        .map(|der| util::pem_encode("CERTIFICATE", der));
+    let client = kube::Client::try_from(kube_config).context("building the API client")?;
+    let metrics = Arc::new(metrics::Metrics::default());
+    if let Some(addr) = config.metrics_addr()? {
+        let bound = metrics::serve(addr, metrics.clone(), shutdown.clone()).await?;
+        tracing::info!(address = %bound, "serving /metrics");
+    }
+    let mut elector = None;
+    if config.leader_elect {
+        let identity = leader::default_identity();
+        let mut e = leader::LeaderElector::new(
+            client.clone(),
+            leader::LeaseConfig {
+                namespace: config.leader_elect_resource_namespace.clone(),
+                name: config.leader_elect_resource_name.clone(),
+                identity,
+                lease_duration: config.leader_elect_lease_duration,
+                renew_deadline: config.leader_elect_renew_deadline,
+                retry_period: config.leader_elect_retry_period,
+            },
+        );
+        if !e.acquire(&shutdown).await {
+            return Ok(());
+        }
+        elector = Some(e);
+    }
+    metrics.set_leader(true);
+    let leading = shutdown.child_token();
+    let ctx = Arc::new(Context::new(
+        client,
+        Arc::new(config),
+        metrics.clone(),
+        root_ca,
+        leading.clone(),
+    ));
+    let controllers = scaffold::run_all(ctx, leading.clone());
+    let result = match elector.as_mut() {
+        Some(e) => {
+            let result = tokio::select! {
+                r = controllers => r,
+                _ = e.hold(&shutdown) => {
+                    leading.cancel();
+                    if shutdown.is_cancelled() {
+                        Ok(())
+                    } else {
+                        Err(anyhow::anyhow!("leader election lost"))
+                    }
+                }
+            };
+            // Hand the lease over at once on a graceful stop.
+            if shutdown.is_cancelled() {
+                e.release().await;
+            }
+            result
+        }
+        None => controllers.await,
+    };
+    metrics.set_leader(false);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controller_selection() {
+        let mut c = Config::default();
+        assert!(c.enabled("job-controller"));
+        c.controllers = vec!["*".into(), "-job-controller".into()];
+        assert!(!c.enabled("job-controller"));
+        assert!(c.enabled("cronjob-controller"));
+        c.controllers = vec!["cronjob-controller".into()];
+        assert!(!c.enabled("job-controller"));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+    }
+}
