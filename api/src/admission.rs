@@ -14,7 +14,9 @@ fn is(ctx: &ResourceCtx, group: &str, resource: &str) -> bool {
 }
 
 fn priority_class(store: &Store, name: &str) -> ApiResult<Option<Value>> {
-    let kv = store.get(&format!("/registry/scheduling.k8s.io/priorityclasses/{name}"))?;
+    let kv = store.get(&format!(
+        "/registry/scheduling.k8s.io/priorityclasses/{name}"
+    ))?;
     Ok(kv.and_then(|kv| serde_json::from_slice(&kv.value).ok()))
 }
 
@@ -33,7 +35,10 @@ fn forbidden(ctx: &ResourceCtx, name: &str, msg: String) -> ApiError {
         &ctx.info.group,
         &ctx.info.plural,
         name,
-        format!("{} {name:?} is forbidden: {msg}", crate::errors::qualified(&ctx.info.group, &ctx.info.plural)),
+        format!(
+            "{} {name:?} is forbidden: {msg}",
+            crate::errors::qualified(&ctx.info.group, &ctx.info.plural)
+        ),
     )
 }
 

@@ -180,13 +180,17 @@ pub fn type_error(obj: &Value, root: TypeRef, kind: &str) -> Option<String> {
                 }
             },
             Node::Map(_) => {
-                let Value::Object(m) = v else { return mismatch("map[string]") };
+                let Value::Object(m) = v else {
+                    return mismatch("map[string]");
+                };
                 m.iter().find_map(|(k, child)| {
                     go(child, node.child(k).0, &join(path, k), kind, depth + 1)
                 })
             }
             Node::Array(_) => {
-                let Value::Array(items) = v else { return mismatch("[]") };
+                let Value::Array(items) = v else {
+                    return mismatch("[]");
+                };
                 items
                     .iter()
                     .find_map(|child| go(child, node.elem(), path, kind, depth + 1))
@@ -384,7 +388,10 @@ mod tests {
     fn finds_unknown_fields() {
         let root = crate::schema_meta::root_for_gvk("", "v1", "ConfigMap").unwrap();
         let obj = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","bogusMeta":1},"data":{"k":"v"},"bogusTop":"x"});
-        assert_eq!(unknown_fields(&obj, root), vec!["metadata.bogusMeta", "bogusTop"]);
+        assert_eq!(
+            unknown_fields(&obj, root),
+            vec!["metadata.bogusMeta", "bogusTop"]
+        );
         let root = crate::schema_meta::root_for_gvk("apps", "v1", "Deployment").unwrap();
         let obj = json!({"spec":{"template":{"spec":{"containers":[{"name":"a","bogus":1}]}}}});
         assert_eq!(
@@ -396,7 +403,8 @@ mod tests {
     #[test]
     fn wrong_types_are_reported_like_go() {
         let root = crate::schema_meta::root_for_gvk("", "v1", "ConfigMap").unwrap();
-        let obj = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"data":{"k":1}});
+        let obj =
+            json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"data":{"k":1}});
         assert_eq!(
             type_error(&obj, root, "ConfigMap").unwrap(),
             "json: cannot unmarshal number into Go struct field ConfigMap.data.k of type string"
@@ -405,7 +413,9 @@ mod tests {
         let ok = json!({"spec":{"replicas":3,"template":{"spec":{"containers":[{"name":"a","ports":[{"containerPort":80}]}]}}}});
         assert_eq!(type_error(&ok, root, "Deployment"), None);
         let bad = json!({"spec":{"replicas":"three"}});
-        assert!(type_error(&bad, root, "Deployment").unwrap().contains("of type int32"));
+        assert!(type_error(&bad, root, "Deployment")
+            .unwrap()
+            .contains("of type int32"));
     }
 
     #[test]
@@ -413,7 +423,10 @@ mod tests {
         let root = crate::schema_meta::root_for_gvk("", "v1", "ConfigMap").unwrap();
         let mut obj = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","bogusMeta":1,"labels":{"a":"b"}},"data":{"k":"v"},"bogusTop":"x"});
         prune_unknown(&mut obj, root);
-        assert_eq!(obj, json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","labels":{"a":"b"}},"data":{"k":"v"}}));
+        assert_eq!(
+            obj,
+            json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","labels":{"a":"b"}},"data":{"k":"v"}})
+        );
     }
 
     #[test]
@@ -437,9 +450,25 @@ mod tests {
         let root = crate::schema_meta::root_for_gvk("", "v1", "ConfigMap");
         let body = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"fv-strict","bogusMeta":1},"data":{"k":"v"},"bogusTop":"x"}"#;
         let obj: Value = serde_json::from_slice(body).unwrap();
-        let e = check(FieldValidation::Strict, "ConfigMap", "v1", Some(body), &obj, root).unwrap_err();
+        let e = check(
+            FieldValidation::Strict,
+            "ConfigMap",
+            "v1",
+            Some(body),
+            &obj,
+            root,
+        )
+        .unwrap_err();
         assert_eq!(e.message, "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"metadata.bogusMeta\", unknown field \"bogusTop\"");
-        let w = check(FieldValidation::Warn, "ConfigMap", "v1", Some(body), &obj, root).unwrap();
+        let w = check(
+            FieldValidation::Warn,
+            "ConfigMap",
+            "v1",
+            Some(body),
+            &obj,
+            root,
+        )
+        .unwrap();
         assert_eq!(w.len(), 2);
     }
 }

@@ -76,17 +76,24 @@ async fn finalize(state: &AppState, ns: &str) -> bool {
     let ctx = ResourceCtx::new(info, None);
     let r = state
         .registry
-        .update_with(&ctx, ns, Some("finalize"), false, Some(SYSTEM_MANAGER), |cur| {
-            let mut next = cur.clone();
-            let finalizers: Vec<Value> = cur
-                .get("spec")
-                .and_then(|s| s.get("finalizers"))
-                .and_then(Value::as_array)
-                .map(|f| f.iter().filter(|x| *x != "kubernetes").cloned().collect())
-                .unwrap_or_default();
-            next["spec"] = json!({ "finalizers": finalizers });
-            Ok(next)
-        })
+        .update_with(
+            &ctx,
+            ns,
+            Some("finalize"),
+            false,
+            Some(SYSTEM_MANAGER),
+            |cur| {
+                let mut next = cur.clone();
+                let finalizers: Vec<Value> = cur
+                    .get("spec")
+                    .and_then(|s| s.get("finalizers"))
+                    .and_then(Value::as_array)
+                    .map(|f| f.iter().filter(|x| *x != "kubernetes").cloned().collect())
+                    .unwrap_or_default();
+                next["spec"] = json!({ "finalizers": finalizers });
+                Ok(next)
+            },
+        )
         .await;
     match r {
         Ok(_) => true,
@@ -112,7 +119,11 @@ async fn process(state: Arc<AppState>, ns: String) {
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(10));
         // Stop if the namespace is gone or no longer terminating.
-        match state.registry.store.get(&format!("{NAMESPACES_PREFIX}{ns}")) {
+        match state
+            .registry
+            .store
+            .get(&format!("{NAMESPACES_PREFIX}{ns}"))
+        {
             Ok(Some(kv)) => {
                 let obj: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
                 if !is_terminating(&obj) {

@@ -2716,7 +2716,6 @@ fn order_keys(m: &mut Map<String, Value>, rank: fn(&str) -> u8) {
 // ---------------------------------------------------------------------------------------------
 // SHA-512 (FIPS 180-4), for the documents' hashes.
 
-
 fn hex_upper(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
     let mut s = String::with_capacity(bytes.len() * 2);
@@ -3366,7 +3365,6 @@ mod tests {
         assert_eq!(title("ephemeralcontainers"), "Ephemeralcontainers");
     }
 
-    
     /// A measurement, not a check: how long rendering takes, how big the documents are and
     /// the process's memory. `cargo test --release -- --ignored --nocapture render_costs`.
     #[test]

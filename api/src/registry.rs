@@ -180,7 +180,9 @@ impl DeleteOptions {
                     if b.is_array() { "array" } else { "value" }
                 )));
             }
-            if let Some(root) = crate::schema_meta::definition("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions") {
+            if let Some(root) =
+                crate::schema_meta::definition("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions")
+            {
                 if let Some(e) = crate::field_validation::type_error(b, root, "DeleteOptions") {
                     return Err(ApiError::bad_request(e));
                 }
@@ -517,7 +519,8 @@ impl Registry {
         }
         let ns = ctx.namespace.clone().unwrap_or_default();
         if is_service(ctx) {
-            crate::service_alloc::allocate(&self.store, &self.service_ranges, &mut obj, &ns, &name).await?;
+            crate::service_alloc::allocate(&self.store, &self.service_ranges, &mut obj, &ns, &name)
+                .await?;
             crate::validation::normalize_service_cluster_ips(&mut obj, None);
         }
         match self.store.create(&key, ctx.encode(&obj)?).await {

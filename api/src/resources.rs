@@ -37,8 +37,8 @@ use k8s_openapi::api::storage::v1 as storage;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1 as apiregistration;
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope, Resource};
-use sha2::Digest;
 use serde_json::{json, Map, Value};
+use sha2::Digest;
 
 /// Whether objects of a resource live in a namespace or at cluster level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -806,7 +806,6 @@ impl Row {
 // ---------------------------------------------------------------------------------------------
 // SHA-256 (FIPS 180-4), for storageVersionHash; small enough not to need a crate.
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1303,5 +1302,4 @@ mod tests {
             ]
         );
     }
-
-    }
+}

@@ -37,7 +37,12 @@ pub fn respond(status: StatusCode, output: Output, body: &Value) -> Response {
 }
 
 /// A rendered response with `Warning` headers (upstream's `299 - "<text>"` form).
-pub fn respond_warn(status: StatusCode, output: Output, body: &Value, warnings: &[String]) -> Response {
+pub fn respond_warn(
+    status: StatusCode,
+    output: Output,
+    body: &Value,
+    warnings: &[String],
+) -> Response {
     let mut r = respond(status, output, body);
     for w in warnings {
         let text = format!("299 - {}", serde_json::Value::String(w.clone()));
@@ -278,9 +283,11 @@ impl AppState {
             }
             (&Method::POST, None, None) => self.create(&ctx, &req, output).await,
             (&Method::POST, Some(name), Some("binding")) => self.bind(&ctx, name, &req).await,
-            (&Method::PUT, Some(name), sub @ (None | Some("status") | Some("scale") | Some("finalize"))) => {
-                self.update(&ctx, name, sub, &req, output).await
-            }
+            (
+                &Method::PUT,
+                Some(name),
+                sub @ (None | Some("status") | Some("scale") | Some("finalize")),
+            ) => self.update(&ctx, name, sub, &req, output).await,
             (&Method::PATCH, Some(name), sub @ (None | Some("status") | Some("scale"))) => {
                 self.patch(&ctx, name, sub, &req, output).await
             }
@@ -451,15 +458,23 @@ impl AppState {
     /// Unknown and duplicate fields under the request's `fieldValidation`.
     /// Checks unknown, duplicate and mistyped fields under the request's `fieldValidation`,
     /// then drops the unknown ones (upstream's typed decoding never stores them).
-    fn validate_fields(&self, ctx: &ResourceCtx, req: &ResourceRequest, body: Option<&[u8]>, obj: &mut Value) -> ApiResult<Vec<String>> {
-        let mode = crate::field_validation::FieldValidation::parse(req.query.get("fieldValidation"))?;
+    fn validate_fields(
+        &self,
+        ctx: &ResourceCtx,
+        req: &ResourceRequest,
+        body: Option<&[u8]>,
+        obj: &mut Value,
+    ) -> ApiResult<Vec<String>> {
+        let mode =
+            crate::field_validation::FieldValidation::parse(req.query.get("fieldValidation"))?;
         let json_body = body.filter(|_| {
             !matches!(
                 body_format(&req.headers, false),
                 Ok(BodyFormat::Yaml | BodyFormat::Protobuf)
             )
         });
-        let root = crate::schema_meta::root_for_gvk(&ctx.info.group, &ctx.info.version, &ctx.info.kind);
+        let root =
+            crate::schema_meta::root_for_gvk(&ctx.info.group, &ctx.info.version, &ctx.info.kind);
         let warnings = crate::field_validation::check(
             mode,
             &ctx.info.kind,
@@ -507,7 +522,10 @@ impl AppState {
         }
         let warnings = self.validate_fields(ctx, req, Some(&req.body), &mut obj)?;
         let manager = field_manager(req)?;
-        let created = self.registry.create(ctx, obj, dry_run, Some(&manager)).await?;
+        let created = self
+            .registry
+            .create(ctx, obj, dry_run, Some(&manager))
+            .await?;
         Ok(respond_warn(
             StatusCode::CREATED,
             output,
@@ -548,7 +566,9 @@ impl AppState {
         let warnings = self.validate_fields(ctx, req, Some(&req.body), &mut obj)?;
         let updated = self
             .registry
-            .update_with(ctx, name, sub, dry_run, Some(&field_manager(req)?), |_| Ok(obj.clone()))
+            .update_with(ctx, name, sub, dry_run, Some(&field_manager(req)?), |_| {
+                Ok(obj.clone())
+            })
             .await?;
         Ok(respond_warn(
             StatusCode::OK,
@@ -800,7 +820,7 @@ impl AppState {
                     .or_else(|_| serde_yaml::from_slice(&req.body))
                     .map_err(|e| e.to_string())
             }
-                .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
+            .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
             Some(v)
         };
         DeleteOptions::parse(body.as_ref(), &req.query)
@@ -822,7 +842,10 @@ impl AppState {
                 details.insert("group".into(), json!(ctx.info.group));
             }
             details.insert("kind".into(), json!(ctx.info.plural));
-            details.insert("uid".into(), json!(meta::meta_str(&obj, "uid").unwrap_or("")));
+            details.insert(
+                "uid".into(),
+                json!(meta::meta_str(&obj, "uid").unwrap_or("")),
+            );
             let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details});
             return Ok(respond(StatusCode::OK, output, &status));
         }

@@ -280,7 +280,12 @@ async fn discovery(state: &AppState, path: ApiPath, headers: &http::HeaderMap) -
 }
 
 /// `/openapi/v2`, `/openapi/v3` and `/openapi/v3/{path}`, with ETags and 304s as upstream.
-async fn openapi(state: &AppState, rest: &str, query: &Query, headers: &http::HeaderMap) -> Response {
+async fn openapi(
+    state: &AppState,
+    rest: &str,
+    query: &Query,
+    headers: &http::HeaderMap,
+) -> Response {
     let doc = match state.openapi.read() {
         Ok(d) => d.clone(),
         Err(_) => return ApiError::internal("openapi unavailable").into_response(),
@@ -315,7 +320,10 @@ async fn openapi(state: &AppState, rest: &str, query: &Query, headers: &http::He
         return text(StatusCode::NOT_FOUND, "404 page not found\n");
     };
     // A stale `?hash=` is redirected to the current document, as upstream does.
-    if let Some(h) = hash_requested.as_deref().filter(|h| immutable && *h != etag) {
+    if let Some(h) = hash_requested
+        .as_deref()
+        .filter(|h| immutable && *h != etag)
+    {
         tracing::debug!(requested = h, current = %etag, "stale OpenAPI hash");
         let location = format!("/openapi/{rest_path}?hash={etag}");
         return Response::builder()
@@ -477,7 +485,11 @@ async fn bootstrap(state: &AppState, secure_port: u16) -> anyhow::Result<()> {
             continue;
         }
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}});
-        match state.registry.create(&ctx, obj, false, Some(SYSTEM_MANAGER)).await {
+        match state
+            .registry
+            .create(&ctx, obj, false, Some(SYSTEM_MANAGER))
+            .await
+        {
             Ok(_) => {}
             Err(e) if e.code == 409 => {}
             Err(e) => return Err(anyhow::anyhow!("creating namespace {ns}: {e}")),
@@ -488,7 +500,12 @@ async fn bootstrap(state: &AppState, secure_port: u16) -> anyhow::Result<()> {
         .lookup("", "v1", "services")
         .ok_or_else(|| anyhow::anyhow!("services missing from the resource table"))?;
     let svc_ctx = crate::registry::ResourceCtx::new(svc_info, Some("default".into()));
-    if state.registry.store.get(&svc_ctx.key("kubernetes"))?.is_none() {
+    if state
+        .registry
+        .store
+        .get(&svc_ctx.key("kubernetes"))?
+        .is_none()
+    {
         let ip = state.registry.service_ranges.first().to_string();
         let svc = json!({
             "apiVersion": "v1", "kind": "Service",
@@ -498,7 +515,11 @@ async fn bootstrap(state: &AppState, secure_port: u16) -> anyhow::Result<()> {
                 "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "internalTrafficPolicy": "Cluster",
                 "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": secure_port}]}
         });
-        match state.registry.create(&svc_ctx, svc, false, Some(SYSTEM_MANAGER)).await {
+        match state
+            .registry
+            .create(&svc_ctx, svc, false, Some(SYSTEM_MANAGER))
+            .await
+        {
             Ok(_) => {}
             Err(e) if e.code == 409 => {}
             Err(e) => return Err(anyhow::anyhow!("creating the kubernetes Service: {e}")),
@@ -580,13 +601,25 @@ impl ApiServer {
         }
         sans.extend(args.tls_san.iter().cloned());
         // In-cluster clients reach us through the `kubernetes` Service.
-        for name in ["kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"] {
+        for name in [
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        ] {
             sans.push(name.to_string());
         }
-        if let Ok(r) = crate::service_alloc::ServiceRanges::parse(&args.service_cluster_ip_range, &args.service_node_port_range) {
+        if let Ok(r) = crate::service_alloc::ServiceRanges::parse(
+            &args.service_cluster_ip_range,
+            &args.service_node_port_range,
+        ) {
             sans.push(r.first().to_string());
         }
-        if let Some(a) = args.advertise_address.map(|a| a.to_string()).or_else(|| host_ipv4().map(|a| a.to_string())) {
+        if let Some(a) = args
+            .advertise_address
+            .map(|a| a.to_string())
+            .or_else(|| host_ipv4().map(|a| a.to_string()))
+        {
             sans.push(a);
         }
         let pki = Pki::ensure(&data_dir.join("tls"), &sans)?;
@@ -748,7 +781,11 @@ fn host_ipv4() -> Option<std::net::Ipv4Addr> {
 }
 
 /// Points the `kubernetes` Service's Endpoints and EndpointSlice at this API server.
-async fn reconcile_kubernetes_endpoints(state: &AppState, address: &str, port: u16) -> anyhow::Result<()> {
+async fn reconcile_kubernetes_endpoints(
+    state: &AppState,
+    address: &str,
+    port: u16,
+) -> anyhow::Result<()> {
     let endpoints = json!({
         "apiVersion": "v1", "kind": "Endpoints",
         "metadata": {"name": "kubernetes", "namespace": "default",
@@ -776,14 +813,24 @@ async fn reconcile_kubernetes_endpoints(state: &AppState, address: &str, port: u
         let result = if exists {
             state
                 .registry
-                .update_with(&ctx, "kubernetes", None, false, Some(SYSTEM_MANAGER), |cur| {
-                    let mut next = obj.clone();
-                    next["metadata"] = cur["metadata"].clone();
-                    Ok(next)
-                })
+                .update_with(
+                    &ctx,
+                    "kubernetes",
+                    None,
+                    false,
+                    Some(SYSTEM_MANAGER),
+                    |cur| {
+                        let mut next = obj.clone();
+                        next["metadata"] = cur["metadata"].clone();
+                        Ok(next)
+                    },
+                )
                 .await
         } else {
-            state.registry.create(&ctx, obj, false, Some(SYSTEM_MANAGER)).await
+            state
+                .registry
+                .create(&ctx, obj, false, Some(SYSTEM_MANAGER))
+                .await
         };
         result.map_err(|e| anyhow::anyhow!("reconciling the kubernetes {plural}: {e}"))?;
     }

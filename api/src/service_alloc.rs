@@ -41,8 +41,14 @@ impl ServiceRanges {
         let (lo, hi) = node_ports
             .split_once('-')
             .ok_or_else(|| format!("invalid node port range {node_ports:?}"))?;
-        let lo: u16 = lo.trim().parse().map_err(|_| format!("invalid node port range {node_ports:?}"))?;
-        let hi: u16 = hi.trim().parse().map_err(|_| format!("invalid node port range {node_ports:?}"))?;
+        let lo: u16 = lo
+            .trim()
+            .parse()
+            .map_err(|_| format!("invalid node port range {node_ports:?}"))?;
+        let hi: u16 = hi
+            .trim()
+            .parse()
+            .map_err(|_| format!("invalid node port range {node_ports:?}"))?;
         if lo == 0 || lo > hi {
             return Err(format!("invalid node port range {node_ports:?}"));
         }
@@ -104,7 +110,10 @@ async fn reserve_ip(store: &Store, ip: Ipv4Addr, ns: &str, name: &str) -> ApiRes
         "spec": {"parentRef": {"group": "", "resource": "services", "namespace": ns, "name": name}}
     });
     let bytes = serde_json::to_vec(&obj).map_err(|e| ApiError::internal(e.to_string()))?;
-    match store.create(&format!("{IPADDRESS_PREFIX}{ip}"), bytes).await {
+    match store
+        .create(&format!("{IPADDRESS_PREFIX}{ip}"), bytes)
+        .await
+    {
         Ok(_) => Ok(true),
         Err(StoreError::AlreadyExists) => Ok(false),
         Err(e) => Err(e.into()),
@@ -122,13 +131,24 @@ async fn reserve_port(store: &Store, port: u16, ns: &str, name: &str) -> ApiResu
 }
 
 /// Reserves `ip` for the given service (used for the `kubernetes` Service at bootstrap).
-pub async fn reserve_specific(store: &Store, ip: Ipv4Addr, ns: &str, name: &str) -> ApiResult<bool> {
+pub async fn reserve_specific(
+    store: &Store,
+    ip: Ipv4Addr,
+    ns: &str,
+    name: &str,
+) -> ApiResult<bool> {
     reserve_ip(store, ip, ns, name).await
 }
 
 /// Allocates the ClusterIP and node ports of a new Service, writing them into `svc`.
 /// On error nothing stays reserved.
-pub async fn allocate(store: &Store, ranges: &ServiceRanges, svc: &mut Value, ns: &str, name: &str) -> ApiResult<()> {
+pub async fn allocate(
+    store: &Store,
+    ranges: &ServiceRanges,
+    svc: &mut Value,
+    ns: &str,
+    name: &str,
+) -> ApiResult<()> {
     let ty = service_type(svc).to_string();
     let mut reserved_ip: Option<Ipv4Addr> = None;
     if ty != "ExternalName" {
@@ -152,11 +172,25 @@ pub async fn allocate(store: &Store, ranges: &ServiceRanges, svc: &mut Value, ns
                     }
                 }
                 found.ok_or_else(|| {
-                    invalid(name, vec![Cause::invalid("spec.clusterIPs", &json!([]), "failed to allocate IP: range is full")])
+                    invalid(
+                        name,
+                        vec![Cause::invalid(
+                            "spec.clusterIPs",
+                            &json!([]),
+                            "failed to allocate IP: range is full",
+                        )],
+                    )
                 })?
             } else {
                 let ip: Ipv4Addr = requested.parse().map_err(|_| {
-                    invalid(name, vec![Cause::invalid("spec.clusterIPs[0]", &json!(requested), "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")])
+                    invalid(
+                        name,
+                        vec![Cause::invalid(
+                            "spec.clusterIPs[0]",
+                            &json!(requested),
+                            "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+                        )],
+                    )
                 })?;
                 if !ranges.contains(ip) {
                     return Err(invalid(name, vec![Cause::invalid(
@@ -194,7 +228,13 @@ pub async fn allocate(store: &Store, ranges: &ServiceRanges, svc: &mut Value, ns
     Ok(())
 }
 
-async fn allocate_node_ports(store: &Store, ranges: &ServiceRanges, svc: &mut Value, ns: &str, name: &str) -> ApiResult<()> {
+async fn allocate_node_ports(
+    store: &Store,
+    ranges: &ServiceRanges,
+    svc: &mut Value,
+    ns: &str,
+    name: &str,
+) -> ApiResult<()> {
     let (lo, hi) = ranges.node_ports;
     let span = u32::from(hi - lo) + 1;
     let mut taken: Vec<u16> = Vec::new();
@@ -204,7 +244,10 @@ async fn allocate_node_ports(store: &Store, ranges: &ServiceRanges, svc: &mut Va
         .and_then(Value::as_array)
         .map_or(0, Vec::len);
     for i in 0..ports_len {
-        let requested = svc["spec"]["ports"][i].get("nodePort").and_then(Value::as_i64).unwrap_or(0);
+        let requested = svc["spec"]["ports"][i]
+            .get("nodePort")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         let port = if requested != 0 {
             let ok = requested >= i64::from(lo) && requested <= i64::from(hi);
             let port = requested as u16;
@@ -215,7 +258,14 @@ async fn allocate_node_ports(store: &Store, ranges: &ServiceRanges, svc: &mut Va
                 } else {
                     format!("provided port is not in the valid range. The range of valid ports is {lo}-{hi}")
                 };
-                return Err(invalid(name, vec![Cause::invalid(format!("spec.ports[{i}].nodePort"), &json!(requested), &detail)]));
+                return Err(invalid(
+                    name,
+                    vec![Cause::invalid(
+                        format!("spec.ports[{i}].nodePort"),
+                        &json!(requested),
+                        &detail,
+                    )],
+                ));
             }
             port
         } else {
@@ -232,7 +282,14 @@ async fn allocate_node_ports(store: &Store, ranges: &ServiceRanges, svc: &mut Va
                 Some(p) => p,
                 None => {
                     release_ports(store, &taken).await;
-                    return Err(invalid(name, vec![Cause::invalid(format!("spec.ports[{i}].nodePort"), &json!(0), "failed to allocate a nodePort: range is full")]));
+                    return Err(invalid(
+                        name,
+                        vec![Cause::invalid(
+                            format!("spec.ports[{i}].nodePort"),
+                            &json!(0),
+                            "failed to allocate a nodePort: range is full",
+                        )],
+                    ));
                 }
             }
         };
@@ -254,7 +311,12 @@ pub async fn release(store: &Store, svc: &Value) {
     let ips: Vec<String> = spec
         .and_then(|s| s.get("clusterIPs"))
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     for ip in ips.iter().filter(|ip| ip.parse::<Ipv4Addr>().is_ok()) {
         let _ = store.delete(&format!("{IPADDRESS_PREFIX}{ip}"), None).await;
@@ -296,12 +358,20 @@ mod tests {
         let mut svcs = Vec::new();
         for i in 0..5 {
             let mut s = json!({"spec": {"type": "ClusterIP", "ports": [{"port": 80}]}});
-            allocate(&store, &r, &mut s, "ns", &format!("s{i}")).await.unwrap();
+            allocate(&store, &r, &mut s, "ns", &format!("s{i}"))
+                .await
+                .unwrap();
             assert!(seen.insert(s["spec"]["clusterIP"].as_str().unwrap().to_string()));
             svcs.push(s);
         }
         let mut full = json!({"spec": {"ports": [{"port": 80}]}});
-        assert_eq!(allocate(&store, &r, &mut full, "ns", "full").await.unwrap_err().code, 422);
+        assert_eq!(
+            allocate(&store, &r, &mut full, "ns", "full")
+                .await
+                .unwrap_err()
+                .code,
+            422
+        );
         release(&store, &svcs[0]).await;
         allocate(&store, &r, &mut full, "ns", "full").await.unwrap();
         assert_eq!(full["spec"]["clusterIP"], svcs[0]["spec"]["clusterIP"]);
@@ -309,6 +379,12 @@ mod tests {
         release(&store, &svcs[1]).await;
         allocate(&store, &r, &mut np, "ns", "np").await.unwrap();
         let mut np2 = json!({"spec": {"type": "NodePort", "clusterIP": "None", "ports": [{"port": 80, "nodePort": 30000}]}});
-        assert_eq!(allocate(&store, &r, &mut np2, "ns", "np2").await.unwrap_err().code, 422);
+        assert_eq!(
+            allocate(&store, &r, &mut np2, "ns", "np2")
+                .await
+                .unwrap_err()
+                .code,
+            422
+        );
     }
 }

@@ -185,7 +185,10 @@ impl Strategy {
         if subresource == Some("finalize") {
             // Only spec.finalizers changes through namespaces/finalize.
             let finalizers = new.get("spec").and_then(|s| s.get("finalizers")).cloned();
-            let rv = new.get("metadata").and_then(|m| m.get("resourceVersion")).cloned();
+            let rv = new
+                .get("metadata")
+                .and_then(|m| m.get("resourceVersion"))
+                .cloned();
             *new = old.clone();
             if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
                 match finalizers {
@@ -343,7 +346,6 @@ impl Strategy {
         (grace > 0).then_some(grace)
     }
 }
-
 
 /// `stringData` is folded into base64 `data` (write-only field).
 fn fold_string_data(o: &mut Map<String, Value>) {

@@ -67,7 +67,6 @@ pub fn validate(
     e.0
 }
 
-
 /// Upstream's `NormalizeClusterIPs` (Service strategy `PrepareForCreate`/`PrepareForUpdate`):
 /// keeps `spec.clusterIP` and `spec.clusterIPs` in step the way old and new clients expect.
 /// [`validate`] applies it to a copy before validating a Service; call it on the stored object
@@ -405,7 +404,6 @@ fn is_empty_value(v: &Value) -> bool {
         _ => false,
     }
 }
-
 
 /// `apiequality.Semantic.DeepEqual` on JSON: nulls and empty lists equal absence, quantities
 /// compare by value.

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "meso", version, about = "A lightweight Kubernetes-compatible orchestrator")]
+#[command(
+    name = "meso",
+    version,
+    about = "A lightweight Kubernetes-compatible orchestrator"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -68,7 +72,10 @@ struct ServerArgs {
 }
 
 /// The local agent's configuration: its data under `<data-dir>/agent`, the admin kubeconfig.
-fn agent_config(args: &ServerArgs, kubeconfig: &Path) -> anyhow::Result<meso_kubelet::KubeletConfig> {
+fn agent_config(
+    args: &ServerArgs,
+    kubeconfig: &Path,
+) -> anyhow::Result<meso_kubelet::KubeletConfig> {
     use clap::Parser;
     #[derive(Parser)]
     struct AgentCli {
@@ -126,7 +133,9 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         let config = agent_config(&args, &kubeconfig)?;
         let token = shutdown.clone();
         spawn_component("agent", async move {
-            meso_kubelet::run(config, token).await.map_err(anyhow::Error::from)
+            meso_kubelet::run(config, token)
+                .await
+                .map_err(anyhow::Error::from)
         });
     }
     if !args.disable_controllers {
@@ -135,7 +144,10 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
             metrics_bind_address: args.controllers_metrics_bind_address.clone(),
             ..Default::default()
         };
-        spawn_component("controllers", meso_controllers::run(config, shutdown.clone()));
+        spawn_component(
+            "controllers",
+            meso_controllers::run(config, shutdown.clone()),
+        );
     }
     if !args.disable_scheduler {
         let config = scheduler_config(&kubeconfig, &args.scheduler_metrics_bind_address);
@@ -167,9 +179,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Image {
             command: ImageCommand::Import { data_dir, files },
         } => {
-            let dir = data_dir.unwrap_or_else(|| {
-                meso_api::ApiServerArgs::default_data_dir().join("agent")
-            });
+            let dir = data_dir
+                .unwrap_or_else(|| meso_api::ApiServerArgs::default_data_dir().join("agent"));
             let socket = meso_kubelet::containerd::Layout::new(&dir).socket;
             meso_kubelet::images::import(&socket, &files).await?;
             Ok(())
