@@ -112,16 +112,20 @@ impl TokenFile {
     }
 }
 
+/// Credentials were sent but are not valid (401).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidCredentials;
+
 /// Authenticates a request: a bearer token when one is sent, else the client
-/// certificate, else anonymous. `Err(())` means credentials were sent but are invalid.
+/// certificate, else anonymous.
 pub fn authenticate(
     headers: &http::HeaderMap,
     peer: Option<&PeerIdentity>,
     tokens: &TokenFile,
-) -> Result<UserInfo, ()> {
+) -> Result<UserInfo, InvalidCredentials> {
     let cert_user = peer.and_then(|p| p.0.clone());
     if let Some(auth) = headers.get(http::header::AUTHORIZATION) {
-        let value = auth.to_str().map_err(|_| ())?;
+        let value = auth.to_str().map_err(|_| InvalidCredentials)?;
         if let Some(token) = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
@@ -130,7 +134,7 @@ pub fn authenticate(
             if let Some(u) = tokens.lookup(token) {
                 return Ok(u.clone());
             }
-            return cert_user.ok_or(());
+            return cert_user.ok_or(InvalidCredentials);
         }
     }
     Ok(cert_user.unwrap_or_else(UserInfo::anonymous))

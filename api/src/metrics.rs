@@ -19,10 +19,13 @@ struct Histogram {
     count: u64,
 }
 
+/// (verb, group, resource, code) of a request counter.
+type RequestKey = (String, String, String, u16);
+
 /// Request counters and latency histograms, by verb/resource/code.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, String, String, u16), u64>>,
+    requests: Mutex<BTreeMap<RequestKey, u64>>,
     latency: Mutex<BTreeMap<(String, String, String), Histogram>>,
     watches: AtomicI64,
 }
@@ -34,7 +37,6 @@ impl Metrics {
                 verb.to_string(),
                 group.to_string(),
                 resource.to_string(),
-                String::new(),
                 code,
             ))
             .or_default() += 1;
@@ -77,7 +79,7 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP apiserver_request_total Counter of apiserver requests broken out for each verb, group, resource and HTTP response code.\n# TYPE apiserver_request_total counter\n");
         if let Ok(m) = self.requests.lock() {
-            for ((verb, group, resource, _, code), n) in m.iter() {
+            for ((verb, group, resource, code), n) in m.iter() {
                 let _ = writeln!(
                     out,
                     "apiserver_request_total{{code=\"{code}\",group=\"{group}\",resource=\"{resource}\",verb=\"{verb}\"}} {n}"

@@ -2726,6 +2726,12 @@ fn hex_upper(bytes: &[u8]) -> String {
     s
 }
 
+/// SHA-512 of `data` (upstream hashes OpenAPI documents with it).
+fn sha512(data: &[u8]) -> [u8; 64] {
+    use sha2::Digest;
+    sha2::Sha512::digest(data).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -3410,10 +3416,4 @@ mod tests {
             sizes.join(" ")
         );
     }
-}
-
-/// SHA-512 of `data` (upstream hashes OpenAPI documents with it).
-fn sha512(data: &[u8]) -> [u8; 64] {
-    use sha2::Digest;
-    sha2::Sha512::digest(data).into()
 }

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use crate::auth::{self, PeerIdentity, TokenFile, UserInfo};
+use crate::auth::{self, PeerIdentity, TokenFile};
 use crate::certs::Pki;
 use crate::errors::ApiError;
 use crate::metrics::Metrics;
@@ -378,14 +378,14 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let query = Query::parse(parts.uri.query());
-    let user: Result<UserInfo, ()> = auth::authenticate(
+    let user = auth::authenticate(
         &parts.headers,
         parts.extensions.get::<PeerIdentity>(),
         &state.tokens,
     );
     let user = match user {
         Ok(u) => u,
-        Err(()) => return ApiError::unauthorized().into_response(),
+        Err(auth::InvalidCredentials) => return ApiError::unauthorized().into_response(),
     };
     if user.is_anonymous() && !public_path(&path) {
         return ApiError::unauthorized().into_response();

@@ -254,7 +254,7 @@ async fn allocate_node_ports(
             if !ok || !reserve_port(store, port, ns, name).await? {
                 release_ports(store, &taken).await;
                 let detail = if ok {
-                    format!("provided port is already allocated")
+                    "provided port is already allocated".to_string()
                 } else {
                     format!("provided port is not in the valid range. The range of valid ports is {lo}-{hi}")
                 };

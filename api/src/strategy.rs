@@ -169,9 +169,9 @@ impl Strategy {
             );
         } else if self.is("", "secrets") {
             fold_string_data(o);
-            if !o
-                .get("type")
-                .is_some_and(|t| t.as_str().is_some_and(|s| !s.is_empty()))
+            if o.get("type")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
             {
                 o.insert("type".into(), json!("Opaque"));
             }
