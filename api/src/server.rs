@@ -125,7 +125,7 @@ impl AppState {
     fn group_version_known(&self, group: &str, version: &str) -> bool {
         self.resources
             .read()
-            .map(|t| t.api_resource_list(group, version).is_some())
+            .map(|t| t.iter().any(|r| r.group == group && r.version == version))
             .unwrap_or(false)
     }
 
