@@ -3,8 +3,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{
+    Node, PersistentVolume, PersistentVolumeClaim, ReplicationController, Service,
+};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::storage::v1::StorageClass;
 
 use crate::model::{Labels, NodeInfo, PodInfo};
 
@@ -15,6 +21,30 @@ pub enum ClusterEvent {
     NodeUpdate,
     AssignedPodAdd,
     AssignedPodDelete,
+    /// A PersistentVolumeClaim, PersistentVolume or StorageClass was added or changed.
+    VolumeChange,
+}
+
+/// An assumed pod: placed by this scheduler, its binding not yet seen in the watch.
+#[derive(Debug)]
+struct Assumed {
+    info: Arc<PodInfo>,
+    /// Set when the binding call finished: past it, the pod is checked against the API.
+    deadline: Option<Instant>,
+}
+
+/// Objects other than nodes and pods that plugins read, keyed by `namespace/name` (or `name`
+/// for cluster-scoped kinds).
+#[derive(Debug, Default)]
+pub struct Objects {
+    pub pdbs: HashMap<String, Arc<PodDisruptionBudget>>,
+    pub pvcs: HashMap<String, Arc<PersistentVolumeClaim>>,
+    pub pvs: HashMap<String, Arc<PersistentVolume>>,
+    pub storage_classes: HashMap<String, Arc<StorageClass>>,
+    pub services: HashMap<String, Arc<Service>>,
+    pub replica_sets: HashMap<String, Arc<ReplicaSet>>,
+    pub stateful_sets: HashMap<String, Arc<StatefulSet>>,
+    pub replication_controllers: HashMap<String, Arc<ReplicationController>>,
 }
 
 #[derive(Debug, Default)]
@@ -25,7 +55,12 @@ pub struct Cache {
     /// uid → node name, for every pod in some `NodeInfo`.
     pod_nodes: HashMap<String, String>,
     /// Pods bound by this scheduler whose binding the watch has not shown yet.
-    assumed: HashSet<String>,
+    assumed: HashMap<String, Assumed>,
+    /// Pods using each PersistentVolumeClaim (`namespace/claim` → count), for
+    /// VolumeRestrictions' ReadWriteOncePod check.
+    pub pvc_users: HashMap<String, usize>,
+    /// PDBs, PVCs, PVs, StorageClasses and the workloads owning pods.
+    pub objects: Objects,
     /// Namespace labels (for affinity terms' `namespaceSelector`).
     pub namespaces: HashMap<String, Labels>,
     /// How many nodes carry each normalized image.
@@ -34,6 +69,8 @@ pub struct Cache {
     pub nominated: HashMap<String, Vec<Arc<PodInfo>>>,
     /// Round-robin start for the adaptive node sampling.
     pub next_start: usize,
+    /// Cached pods with pod (anti-)affinity terms.
+    affinity_pods: usize,
 }
 
 impl Cache {
@@ -132,7 +169,31 @@ impl Cache {
     }
 
     pub fn is_assumed(&self, uid: &str) -> bool {
-        self.assumed.contains(uid)
+        self.assumed.contains_key(uid)
+    }
+
+    /// The binding call for an assumed pod finished: if the watch has not confirmed it
+    /// within `ttl`, [`expired`](Self::expired) hands it back to be checked (upstream's
+    /// `FinishBinding` and `cleanupAssumedPods`). A zero `ttl` never expires.
+    pub fn finish_binding(&mut self, uid: &str, ttl: Duration) {
+        if ttl.is_zero() {
+            return;
+        }
+        if let Some(a) = self.assumed.get_mut(uid) {
+            a.deadline = Some(Instant::now() + ttl);
+        }
+    }
+
+    /// Assumed pods past their deadline; each is handed out once (its deadline is cleared).
+    pub fn expired(&mut self, now: Instant) -> Vec<Arc<PodInfo>> {
+        self.assumed
+            .values_mut()
+            .filter(|a| a.deadline.is_some_and(|d| d <= now))
+            .map(|a| {
+                a.deadline = None;
+                a.info.clone()
+            })
+            .collect()
     }
 
     pub fn contains_pod(&self, uid: &str) -> bool {
@@ -145,9 +206,15 @@ impl Cache {
         let was_known = self.remove_pod_inner(&p.uid).is_some();
         self.assumed.remove(&p.uid);
         self.unnominate(&p.uid);
-        self.pod_nodes.insert(p.uid.clone(), node.clone());
-        self.node_mut(&node).add_pod(p);
+        self.insert_pod(&node, p);
         (!was_known).then_some(ClusterEvent::AssignedPodAdd)
+    }
+
+    fn insert_pod(&mut self, node: &str, p: Arc<PodInfo>) {
+        self.count_pvc_users(&p, 1);
+        self.affinity_pods += usize::from(p.has_affinity_terms);
+        self.pod_nodes.insert(p.uid.clone(), node.to_string());
+        self.node_mut(node).add_pod(p);
     }
 
     /// Places a pod on its chosen node before the binding is confirmed.
@@ -156,16 +223,24 @@ impl Cache {
             return;
         };
         self.unnominate(&p.uid);
-        self.assumed.insert(p.uid.clone());
-        self.pod_nodes.insert(p.uid.clone(), node.clone());
-        self.node_mut(&node).add_pod(p);
+        self.remove_pod_inner(&p.uid);
+        self.assumed.insert(
+            p.uid.clone(),
+            Assumed {
+                info: p.clone(),
+                deadline: None,
+            },
+        );
+        self.insert_pod(&node, p);
     }
 
     /// Undoes [`assume`](Self::assume) after a failed binding.
-    pub fn forget(&mut self, uid: &str) {
-        if self.assumed.remove(uid) {
+    pub fn forget(&mut self, uid: &str) -> bool {
+        if self.assumed.remove(uid).is_some() {
             self.remove_pod_inner(uid);
+            return true;
         }
+        false
     }
 
     pub fn remove_pod(&mut self, uid: &str) -> Option<ClusterEvent> {
@@ -182,7 +257,22 @@ impl Cache {
         if self.nodes[i].node.is_none() && self.nodes[i].pods.is_empty() {
             self.drop_node_at(i);
         }
+        if let Some(p) = &p {
+            self.count_pvc_users(p, -1);
+            self.affinity_pods -= usize::from(p.has_affinity_terms);
+        }
         p
+    }
+
+    fn count_pvc_users(&mut self, p: &PodInfo, delta: isize) {
+        for claim in &p.claims {
+            let key = format!("{}/{}", p.namespace, claim.name);
+            let n = self.pvc_users.entry(key.clone()).or_default();
+            *n = n.saturating_add_signed(delta);
+            if *n == 0 {
+                self.pvc_users.remove(&key);
+            }
+        }
     }
 
     pub fn nominate(&mut self, node: &str, p: Arc<PodInfo>) {
@@ -209,7 +299,7 @@ impl Cache {
 
     /// True when some cached pod has (anti-)affinity terms: the affinity plugins need a look.
     pub fn any_pod_with_affinity(&self) -> bool {
-        self.nodes.iter().any(|n| n.pods_with_affinity > 0)
+        self.affinity_pods > 0
     }
 
     /// Drops every pod and node whose key is not in `keep` (after a watch re-list).
@@ -217,7 +307,7 @@ impl Cache {
         let gone: Vec<String> = self
             .pod_nodes
             .keys()
-            .filter(|uid| !keep.contains(*uid) && !self.assumed.contains(*uid))
+            .filter(|uid| !keep.contains(*uid) && !self.assumed.contains_key(*uid))
             .cloned()
             .collect();
         for uid in gone {
@@ -235,5 +325,50 @@ impl Cache {
         for n in gone {
             self.remove_node(&n);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::testutil::*;
+    use serde_json::json;
+
+    #[test]
+    fn assumed_pods_expire_after_binding_and_free_the_node() {
+        let mut c = cache(vec![node("a", json!({}), "2", json!({}))]);
+        let p = pod(
+            "p",
+            json!({}),
+            json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}]}),
+        );
+        c.assume(p.assumed_on("a"));
+        let requested = |c: &Cache| c.node("a").map_or(0, |n| n.requested.milli_cpu);
+        assert_eq!(requested(&c), 1000);
+        // Not before the binding finished, and never with a zero TTL.
+        assert!(c
+            .expired(Instant::now() + Duration::from_secs(3600))
+            .is_empty());
+        c.finish_binding("p", Duration::ZERO);
+        assert!(c
+            .expired(Instant::now() + Duration::from_secs(3600))
+            .is_empty());
+        c.finish_binding("p", Duration::from_secs(30));
+        assert!(c.expired(Instant::now()).is_empty());
+        let later = Instant::now() + Duration::from_secs(31);
+        let expired = c.expired(later);
+        assert_eq!(expired.len(), 1);
+        // Handed out once; forgetting frees the node.
+        assert!(c.expired(later).is_empty());
+        assert!(c.forget("p"));
+        assert_eq!(requested(&c), 0);
+        assert!(!c.is_assumed("p"));
+        // A pod the watch confirmed is no longer assumed and does not expire.
+        c.assume(p.assumed_on("a"));
+        c.upsert_pod(p.assumed_on("a"));
+        c.finish_binding("p", Duration::from_secs(1));
+        assert!(c.expired(later).is_empty());
+        assert!(!c.forget("p"));
+        assert_eq!(requested(&c), 1000);
     }
 }

@@ -58,6 +58,11 @@ pub struct SchedulerConfig {
     /// Bindings in flight at once.
     #[arg(long, default_value_t = 32)]
     pub parallel_binds: usize,
+    /// How long after its binding call finished an assumed pod may stay unconfirmed by the
+    /// watch before it is checked against the API (and forgotten if not bound); `0` never
+    /// checks (kube-scheduler v1.36 hard-codes 0, see kubernetes#106361).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub assumed_pod_ttl: Duration,
 }
 
 impl Default for SchedulerConfig {

@@ -124,14 +124,14 @@ impl Metrics {
                 "scheduler_scheduling_algorithm_duration_seconds",
                 "",
             );
-        let (active, backoff, unsched) = queue.pending();
+        let (active, backoff, unsched, gated) = queue.pending();
         let _ = writeln!(out, "# HELP scheduler_pending_pods Number of pending pods, by the queue type. 'active' means number of pods in activeQ; 'backoff' means number of pods in backoffQ; 'unschedulable' means number of pods in unschedulablePods that the scheduler attempted to schedule and failed; 'gated' is the number of unschedulable pods that the scheduler never attempted to schedule because they are gated.");
         let _ = writeln!(out, "# TYPE scheduler_pending_pods gauge");
         for (q, n) in [
             ("active", active),
             ("backoff", backoff),
             ("unschedulable", unsched),
-            ("gated", 0),
+            ("gated", gated),
         ] {
             let _ = writeln!(out, "scheduler_pending_pods{{queue=\"{q}\"}} {n}");
         }

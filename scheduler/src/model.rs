@@ -30,6 +30,14 @@ impl HostPort {
     }
 }
 
+/// A PersistentVolumeClaim a pod's volume uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub name: String,
+    /// A generic ephemeral volume: the claim `<pod>-<volume>` is made by a controller.
+    pub ephemeral: bool,
+}
+
 /// A pod with everything the plugins read precomputed.
 #[derive(Debug)]
 pub struct PodInfo {
@@ -48,6 +56,10 @@ pub struct PodInfo {
     pub terminating: bool,
     pub has_required_anti_affinity: bool,
     pub has_affinity_terms: bool,
+    /// `spec.schedulingGates` is not empty: the pod is not to be attempted yet.
+    pub gated: bool,
+    /// The PersistentVolumeClaims its volumes use.
+    pub claims: Vec<Claim>,
 }
 
 impl PodInfo {
@@ -94,6 +106,26 @@ impl PodInfo {
                         .is_some_and(|v| !v.is_empty())
             });
         let m = &pod.metadata;
+        let pod_name = m.name.as_deref().unwrap_or("");
+        let claims = spec
+            .and_then(|s| s.volumes.as_ref())
+            .map(|vols| {
+                vols.iter()
+                    .filter_map(|v| {
+                        if let Some(c) = &v.persistent_volume_claim {
+                            return Some(Claim {
+                                name: c.claim_name.clone(),
+                                ephemeral: false,
+                            });
+                        }
+                        v.ephemeral.as_ref().map(|_| Claim {
+                            name: format!("{pod_name}-{}", v.name),
+                            ephemeral: true,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         Arc::new(PodInfo {
             uid: m.uid.clone().unwrap_or_default(),
             namespace: m.namespace.clone().unwrap_or_default(),
@@ -110,6 +142,10 @@ impl PodInfo {
             host_ports,
             has_required_anti_affinity,
             has_affinity_terms,
+            gated: spec
+                .and_then(|s| s.scheduling_gates.as_ref())
+                .is_some_and(|g| !g.is_empty()),
+            claims,
             pod,
         })
     }

@@ -1,9 +1,10 @@
 //! The scheduling queue: one priority order (priority, then creation time) over pods ready to
 //! try, pods backing off after a failure, and unschedulable pods parked until a cluster event
-//! may help them.
+//! may help them. Pods with `spec.schedulingGates` wait, never attempted, until their gates go
+//! (upstream's PreEnqueue `SchedulingGates` plugin).
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -23,6 +24,8 @@ enum Where {
     Backoff,
     Unschedulable,
     InFlight,
+    /// Has scheduling gates: not attempted until they are removed.
+    Gated,
 }
 
 struct Entry {
@@ -67,6 +70,10 @@ impl Eq for Ready {}
 struct Inner {
     pods: HashMap<String, Entry>,
     active: BinaryHeap<Ready>,
+    /// The uids in `Backoff` and in `Unschedulable`, so that neither a pop nor a cluster
+    /// event walks every pending pod.
+    backoff: HashSet<String>,
+    unschedulable: HashSet<String>,
     seq: u64,
     /// Bumped by every cluster event; a pod failing after an event it may have missed
     /// backs off instead of parking.
@@ -86,8 +93,8 @@ pub struct Queue {
     notify: Notify,
 }
 
-/// Pending pod counts by sub-queue: `(active, backoff, unschedulable)`.
-pub type PendingCounts = (usize, usize, usize);
+/// Pending pod counts by sub-queue: `(active, backoff, unschedulable, gated)`.
+pub type PendingCounts = (usize, usize, usize, usize);
 
 impl Inner {
     fn push_active(&mut self, uid: &str) {
@@ -96,26 +103,61 @@ impl Inner {
         };
         self.seq += 1;
         e.seq = self.seq;
-        e.at = Where::Active;
+        let was = std::mem::replace(&mut e.at, Where::Active);
         self.active.push(Ready {
             priority: e.info.priority,
             created: e.info.created.clone(),
             seq: self.seq,
             uid: uid.to_string(),
         });
+        self.left(uid, was);
+    }
+
+    /// Moves a pod to `Backoff`, `Unschedulable`, `Gated` or `InFlight` (not `Active`: that
+    /// is [`push_active`](Self::push_active)).
+    fn set_at(&mut self, uid: &str, at: Where) {
+        let Some(e) = self.pods.get_mut(uid) else {
+            return;
+        };
+        let was = std::mem::replace(&mut e.at, at);
+        self.left(uid, was);
+        match at {
+            Where::Backoff => self.backoff.insert(uid.to_string()),
+            Where::Unschedulable => self.unschedulable.insert(uid.to_string()),
+            _ => false,
+        };
+    }
+
+    /// Bookkeeping for a pod leaving `was`.
+    fn left(&mut self, uid: &str, was: Where) {
+        match was {
+            Where::Backoff => self.backoff.remove(uid),
+            Where::Unschedulable => self.unschedulable.remove(uid),
+            _ => false,
+        };
+    }
+
+    fn remove(&mut self, uid: &str) {
+        if let Some(e) = self.pods.remove(uid) {
+            self.left(uid, e.at);
+        }
     }
 
     /// Moves expired backoffs to active; returns the next expiry.
     fn flush_backoff(&mut self, now: Instant) -> Option<Instant> {
+        if self.backoff.is_empty() {
+            return None;
+        }
         let mut next: Option<Instant> = None;
         let mut ready = Vec::new();
-        for (uid, e) in &self.pods {
-            if e.at == Where::Backoff {
-                if e.backoff_until <= now {
-                    ready.push(uid.clone());
-                } else {
-                    next = Some(next.map_or(e.backoff_until, |n| n.min(e.backoff_until)));
-                }
+        for uid in &self.backoff {
+            let Some(e) = self.pods.get(uid) else {
+                continue;
+            };
+            if e.backoff_until <= now {
+                ready.push(uid.clone());
+            } else {
+                next = Some(next.map_or(e.backoff_until, |n| n.min(e.backoff_until)));
             }
         }
         for uid in ready {
@@ -129,7 +171,7 @@ impl Inner {
             return;
         };
         if e.backoff_until > now {
-            e.at = Where::Backoff;
+            self.set_at(uid, Where::Backoff);
         } else {
             self.push_active(uid);
         }
@@ -141,18 +183,26 @@ impl Queue {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A pending pod was added or changed.
+    /// A pending pod was added or changed. A gated pod waits; a pod whose gates were just
+    /// removed (or whose spec changed while unschedulable) is tried again.
     pub fn upsert(&self, info: Arc<PodInfo>) {
         let mut q = self.lock();
         let uid = info.uid.clone();
-        match q.pods.get_mut(&uid) {
+        let gated = info.gated;
+        let wake = match q.pods.get_mut(&uid) {
             Some(e) => {
                 e.info = info;
-                if e.at == Where::Unschedulable {
-                    let now = Instant::now();
-                    q.wake(&uid, now);
-                    drop(q);
-                    self.notify.notify_one();
+                let at = e.at;
+                match at {
+                    Where::Gated if !gated => {
+                        q.push_active(&uid);
+                        true
+                    }
+                    Where::Unschedulable if !gated => {
+                        q.wake(&uid, Instant::now());
+                        true
+                    }
+                    _ => false,
                 }
             }
             None => {
@@ -160,23 +210,38 @@ impl Queue {
                     uid.clone(),
                     Entry {
                         info,
-                        at: Where::Active,
+                        at: Where::Gated,
                         attempts: 0,
                         backoff_until: Instant::now(),
                         rejected_by: Vec::new(),
                         seq: 0,
                     },
                 );
-                q.push_active(&uid);
-                drop(q);
-                self.notify.notify_one();
+                if !gated {
+                    q.push_active(&uid);
+                }
+                !gated
             }
+        };
+        drop(q);
+        if wake {
+            self.notify.notify_one();
         }
     }
 
     /// The pod was bound or deleted: no longer pending.
     pub fn remove(&self, uid: &str) {
-        self.lock().pods.remove(uid);
+        self.lock().remove(uid);
+    }
+
+    /// The gated pods waiting (for reporting their condition).
+    pub fn gated(&self) -> Vec<Arc<PodInfo>> {
+        self.lock()
+            .pods
+            .values()
+            .filter(|e| e.at == Where::Gated)
+            .map(|e| e.info.clone())
+            .collect()
     }
 
     pub fn contains(&self, uid: &str) -> bool {
@@ -198,11 +263,12 @@ impl Queue {
                         continue;
                     }
                     e.at = Where::InFlight;
-                    return Some(Popped {
+                    let popped = Popped {
                         info: e.info.clone(),
                         cycle,
                         attempts: e.attempts,
-                    });
+                    };
+                    return Some(popped);
                 }
                 next
             };
@@ -239,11 +305,12 @@ impl Queue {
             .min(MAX_BACKOFF);
         e.backoff_until = Instant::now() + backoff;
         e.rejected_by = rejected_by;
-        e.at = if missed_event || error {
+        let at = if missed_event || error {
             Where::Backoff
         } else {
             Where::Unschedulable
         };
+        q.set_at(&p.info.uid, at);
         drop(q);
         self.notify.notify_one();
     }
@@ -252,17 +319,17 @@ impl Queue {
     pub fn requeue(&self, info: Arc<PodInfo>) {
         let mut q = self.lock();
         let uid = info.uid.clone();
-        let e = q.pods.entry(uid).or_insert(Entry {
+        let e = q.pods.entry(uid.clone()).or_insert(Entry {
             info,
-            at: Where::Backoff,
+            at: Where::InFlight,
             attempts: 0,
             backoff_until: Instant::now(),
             rejected_by: Vec::new(),
             seq: 0,
         });
         e.attempts += 1;
-        e.at = Where::Backoff;
         e.backoff_until = Instant::now() + INITIAL_BACKOFF;
+        q.set_at(&uid, Where::Backoff);
         drop(q);
         self.notify.notify_one();
     }
@@ -271,12 +338,15 @@ impl Queue {
     pub fn on_event(&self, ev: ClusterEvent) {
         let mut q = self.lock();
         q.move_cycle += 1;
+        if q.unschedulable.is_empty() {
+            return;
+        }
         let now = Instant::now();
         let wake: Vec<String> = q
-            .pods
+            .unschedulable
             .iter()
-            .filter(|(_, e)| e.at == Where::Unschedulable && helps(ev, &e.rejected_by))
-            .map(|(uid, _)| uid.clone())
+            .filter(|uid| q.pods.get(*uid).is_some_and(|e| helps(ev, &e.rejected_by)))
+            .cloned()
             .collect();
         if wake.is_empty() {
             return;
@@ -290,26 +360,29 @@ impl Queue {
 
     pub fn pending(&self) -> PendingCounts {
         let q = self.lock();
-        let mut c = (0, 0, 0);
-        for e in q.pods.values() {
-            match e.at {
-                Where::Active | Where::InFlight => c.0 += 1,
-                Where::Backoff => c.1 += 1,
-                Where::Unschedulable => c.2 += 1,
-            }
-        }
-        c
+        let gated = q.pods.values().filter(|e| e.at == Where::Gated).count();
+        let (backoff, unschedulable) = (q.backoff.len(), q.unschedulable.len());
+        (
+            q.pods.len() - gated - backoff - unschedulable,
+            backoff,
+            unschedulable,
+            gated,
+        )
     }
 }
 
 /// Upstream's queueing hints, coarsely: node changes may help anyone; a new bound pod only
-/// helps pods waiting on pod (anti-)affinity or spreading; a deleted pod may free anything.
+/// helps pods waiting on pod (anti-)affinity or spreading; a deleted pod may free anything;
+/// claims, volumes and classes help pods the volume plugins rejected.
 fn helps(ev: ClusterEvent, rejected_by: &[&'static str]) -> bool {
     match ev {
         ClusterEvent::NodeAdd | ClusterEvent::NodeUpdate | ClusterEvent::AssignedPodDelete => true,
         ClusterEvent::AssignedPodAdd => rejected_by
             .iter()
             .any(|p| matches!(*p, "InterPodAffinity" | "PodTopologySpread")),
+        ClusterEvent::VolumeChange => rejected_by
+            .iter()
+            .any(|p| matches!(*p, "VolumeBinding" | "VolumeZone" | "VolumeRestrictions")),
     }
 }
 
@@ -334,13 +407,29 @@ mod tests {
             q.pop(&stop).await.map(|p| p.info.name.clone()).as_deref(),
             Some("low")
         );
-        assert_eq!(q.pending(), (1, 0, 1));
+        assert_eq!(q.pending(), (1, 0, 1, 0));
         // A new pod does not help a resources failure; a node does (after the backoff).
         q.on_event(ClusterEvent::AssignedPodAdd);
-        assert_eq!(q.pending(), (1, 0, 1));
+        assert_eq!(q.pending(), (1, 0, 1, 0));
         q.on_event(ClusterEvent::NodeAdd);
-        assert_eq!(q.pending(), (1, 1, 0));
+        assert_eq!(q.pending(), (1, 1, 0, 0));
         let again = q.pop(&stop).await;
         assert_eq!(again.map(|p| p.info.name.clone()).as_deref(), Some("high"));
+    }
+
+    #[tokio::test]
+    async fn gated_pod_waits_until_its_gates_go() {
+        let q = Queue::default();
+        let gates = json!({"schedulingGates": [{"name": "example.com/wait"}]});
+        q.upsert(pod("g", json!({}), gates));
+        assert_eq!(q.pending(), (0, 0, 0, 1));
+        assert_eq!(q.gated().len(), 1);
+        let stop = CancellationToken::new();
+        let none = tokio::time::timeout(Duration::from_millis(50), q.pop(&stop)).await;
+        assert!(none.is_err(), "a gated pod was popped");
+        q.upsert(pod("g", json!({}), json!({})));
+        assert_eq!(q.pending(), (1, 0, 0, 0));
+        let p = q.pop(&stop).await;
+        assert_eq!(p.map(|p| p.info.name.clone()).as_deref(), Some("g"));
     }
 }

@@ -1,13 +1,19 @@
 //! The running scheduler: watches into the cache and queue, the scheduling loop, binding,
 //! status updates, events, preemption and leader election.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{
+    Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, ReplicationController, Service,
+};
 use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher::{self, Event as WatchEvent};
@@ -18,7 +24,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, ClusterEvent, Objects};
 use crate::framework::{Preemption, Profile};
 use crate::leader::{LeaderElector, LeaseConfig};
 use crate::metrics::Metrics;
@@ -36,7 +42,14 @@ struct Scheduler {
     instance: String,
     binds: Arc<Semaphore>,
     writes: Arc<Semaphore>,
+    /// This instance holds the lease (or runs without election).
+    leading: AtomicBool,
+    assumed_pod_ttl: Duration,
 }
+
+/// Upstream's PodScheduled condition for a pod waiting on its scheduling gates.
+const GATED_REASON: &str = "SchedulingGated";
+const GATED_MESSAGE: &str = "Scheduling is blocked due to non-empty scheduling gates";
 
 fn hostname() -> String {
     std::env::var("HOSTNAME")
@@ -64,6 +77,8 @@ pub async fn run_with_client(
         instance: format!("{}-{host}", config.scheduler_name),
         binds: Arc::new(Semaphore::new(config.parallel_binds.max(1))),
         writes: Arc::new(Semaphore::new(16)),
+        leading: AtomicBool::new(false),
+        assumed_pod_ttl: config.assumed_pod_ttl,
     });
     if let Some(addr) = config.metrics_addr()? {
         let bound = crate::metrics::serve(
@@ -77,8 +92,26 @@ pub async fn run_with_client(
         tracing::info!(address = %bound, "serving /metrics over plain HTTP");
     }
 
-    let (synced_tx, mut synced_rx) = mpsc::channel::<&'static str>(3);
+    let (synced_tx, mut synced_rx) = mpsc::channel::<&'static str>(16);
+    let objects = |what, kind| {
+        tokio::spawn(watch_objects(
+            sched.clone(),
+            what,
+            synced_tx.clone(),
+            shutdown.clone(),
+            kind,
+        ))
+    };
     let watchers = vec![
+        objects("poddisruptionbudgets", ObjectKind::Pdb),
+        objects("persistentvolumeclaims", ObjectKind::Pvc),
+        objects("persistentvolumes", ObjectKind::Pv),
+        objects("storageclasses", ObjectKind::StorageClass),
+        objects("services", ObjectKind::Service),
+        objects("replicasets", ObjectKind::ReplicaSet),
+        objects("statefulsets", ObjectKind::StatefulSet),
+        objects("replicationcontrollers", ObjectKind::ReplicationController),
+        tokio::spawn(expire_assumed(sched.clone(), shutdown.clone())),
         tokio::spawn(watch_nodes(
             sched.clone(),
             synced_tx.clone(),
@@ -91,7 +124,8 @@ pub async fn run_with_client(
         )),
         tokio::spawn(watch_namespaces(sched.clone(), synced_tx, shutdown.clone())),
     ];
-    for _ in 0..3 {
+    // Every watcher but the expiry loop reports once synced.
+    for _ in 1..watchers.len() {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             what = synced_rx.recv() => match what {
@@ -129,6 +163,7 @@ pub async fn run_with_client(
             }
         }
         sched.metrics.set_leader(true);
+        sched.leading.store(true, Ordering::Relaxed);
         let leading = shutdown.child_token();
         let worker = tokio::spawn(schedule_loop(sched.clone(), leading.clone()));
         match elector.as_mut() {
@@ -137,6 +172,7 @@ pub async fn run_with_client(
         }
         leading.cancel();
         let _ = worker.await;
+        sched.leading.store(false, Ordering::Relaxed);
         sched.metrics.set_leader(false);
         if !shutdown.is_cancelled() {
             tracing::warn!("lost leadership; standing by");
@@ -160,13 +196,10 @@ impl Scheduler {
     fn responsible(&self, pod: &Pod) -> bool {
         let spec = pod.spec.as_ref();
         let name = spec.and_then(|s| s.scheduler_name.as_deref()).unwrap_or("");
-        (name.is_empty() || name == self.name)
-            && spec
-                .and_then(|s| s.scheduling_gates.as_ref())
-                .is_none_or(|g| g.is_empty())
+        name.is_empty() || name == self.name
     }
 
-    fn apply_pod(&self, pod: Pod) {
+    fn apply_pod(self: &Arc<Self>, pod: Pod) {
         let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
         if matches!(phase, Some("Succeeded" | "Failed")) {
             let uid = pod.metadata.uid.clone().unwrap_or_default();
@@ -187,8 +220,55 @@ impl Scheduler {
         } else if info.terminating {
             self.queue.remove(&info.uid);
         } else if !self.cache().is_assumed(&info.uid) {
+            let gated = info.gated.then(|| info.clone());
             self.queue.upsert(info);
+            if let Some(info) = gated {
+                if self.leading.load(Ordering::Relaxed) {
+                    self.report_gated(info);
+                }
+            }
         }
+    }
+
+    /// Sets `PodScheduled=False, reason SchedulingGated` on a gated pod lacking it.
+    fn report_gated(self: &Arc<Self>, info: Arc<PodInfo>) {
+        let has = info
+            .pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    c.type_ == "PodScheduled"
+                        && c.status == "False"
+                        && c.reason.as_deref() == Some(GATED_REASON)
+                })
+            });
+        if has {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let Ok(_permit) = me.writes.acquire().await else {
+                return;
+            };
+            let status = json!({"status": {"conditions": [{
+                "type": "PodScheduled", "status": "False", "reason": GATED_REASON,
+                "message": GATED_MESSAGE, "lastProbeTime": null,
+                "lastTransitionTime": Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            }]}});
+            let pods: Api<Pod> = Api::namespaced(me.client.clone(), &info.namespace);
+            if let Err(e) = pods
+                .patch_status(
+                    &info.name,
+                    &PatchParams::default(),
+                    &Patch::Strategic(status),
+                )
+                .await
+            {
+                tracing::debug!(pod = %info.key(), error = %e, "setting SchedulingGated");
+            }
+        });
     }
 
     fn delete_pod(&self, uid: &str) {
@@ -257,7 +337,7 @@ impl Scheduler {
     }
 
     async fn bind(self: Arc<Self>, info: Arc<PodInfo>, node: String, start: Instant) {
-        let Ok(_permit) = self.binds.clone().acquire_owned().await else {
+        let Ok(permit) = self.binds.clone().acquire_owned().await else {
             return;
         };
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &info.namespace);
@@ -274,14 +354,20 @@ impl Scheduler {
                 &body,
             )
             .await;
+        // The event below is not part of the binding: free the slot for the next one.
+        drop(permit);
         match result {
             Ok(_) => {
+                self.cache().finish_binding(&info.uid, self.assumed_pod_ttl);
                 self.metrics.attempt("scheduled", start.elapsed());
                 tracing::debug!(pod = %info.key(), %node, "bound");
                 let msg = format!(
                     "Successfully assigned {}/{} to {node}",
                     info.namespace, info.name
                 );
+                let Ok(_write) = self.writes.acquire().await else {
+                    return;
+                };
                 self.event(&info, "Normal", "Scheduled", "Binding", &msg)
                     .await;
             }
@@ -403,6 +489,9 @@ impl Scheduler {
 
 async fn schedule_loop(sched: Arc<Scheduler>, stop: CancellationToken) {
     tracing::info!("scheduling");
+    for info in sched.queue.gated() {
+        sched.report_gated(info);
+    }
     while let Some(p) = sched.queue.pop(&stop).await {
         sched.schedule_one(p);
         // Let watch and bind tasks run between decisions.
@@ -497,10 +586,11 @@ async fn watch_pods(
     stop: CancellationToken,
 ) {
     let api: Api<Pod> = Api::all(s.client.clone());
-    watch(api, "pods", synced, stop, uid_of, |c| match c {
-        Change::Apply(p) => s.apply_pod(p),
-        Change::Delete(p) => s.delete_pod(&uid_of(&p)),
-        Change::Resync(keep) => s.cache().retain_pods(&keep),
+    let s2 = s.clone();
+    watch(api, "pods", synced, stop, uid_of, move |c| match c {
+        Change::Apply(p) => s2.apply_pod(p),
+        Change::Delete(p) => s2.delete_pod(&uid_of(&p)),
+        Change::Resync(keep) => s2.cache().retain_pods(&keep),
     })
     .await;
 }
@@ -525,4 +615,154 @@ async fn watch_namespaces(
         }
     })
     .await;
+}
+
+/// The kinds cached in [`Objects`].
+#[derive(Debug, Clone, Copy)]
+enum ObjectKind {
+    Pdb,
+    Pvc,
+    Pv,
+    StorageClass,
+    Service,
+    ReplicaSet,
+    StatefulSet,
+    ReplicationController,
+}
+
+/// `namespace/name`, or `name` for cluster-scoped objects.
+fn key_of<K: kube::Resource>(k: &K) -> String {
+    match k.meta().namespace.as_deref() {
+        Some(ns) => format!("{ns}/{}", name_of(k)),
+        None => name_of(k),
+    }
+}
+
+async fn watch_objects(
+    s: Arc<Scheduler>,
+    what: &'static str,
+    synced: mpsc::Sender<&'static str>,
+    stop: CancellationToken,
+    kind: ObjectKind,
+) {
+    let c = s.client.clone();
+    let volume = Some(ClusterEvent::VolumeChange);
+    match kind {
+        ObjectKind::Pdb => {
+            let api = Api::<PodDisruptionBudget>::all(c);
+            watch_into(s, api, what, synced, stop, |o| &mut o.pdbs, None).await
+        }
+        ObjectKind::Pvc => {
+            let api = Api::<PersistentVolumeClaim>::all(c);
+            watch_into(s, api, what, synced, stop, |o| &mut o.pvcs, volume).await
+        }
+        ObjectKind::Pv => {
+            let api = Api::<PersistentVolume>::all(c);
+            watch_into(s, api, what, synced, stop, |o| &mut o.pvs, volume).await
+        }
+        ObjectKind::StorageClass => {
+            let api = Api::<StorageClass>::all(c);
+            watch_into(
+                s,
+                api,
+                what,
+                synced,
+                stop,
+                |o| &mut o.storage_classes,
+                volume,
+            )
+            .await
+        }
+        ObjectKind::Service => {
+            let api = Api::<Service>::all(c);
+            watch_into(s, api, what, synced, stop, |o| &mut o.services, None).await
+        }
+        ObjectKind::ReplicaSet => {
+            let api = Api::<ReplicaSet>::all(c);
+            watch_into(s, api, what, synced, stop, |o| &mut o.replica_sets, None).await
+        }
+        ObjectKind::StatefulSet => {
+            let api = Api::<StatefulSet>::all(c);
+            watch_into(s, api, what, synced, stop, |o| &mut o.stateful_sets, None).await
+        }
+        ObjectKind::ReplicationController => {
+            let api = Api::<ReplicationController>::all(c);
+            let slot: fn(&mut Objects) -> &mut _ = |o| &mut o.replication_controllers;
+            watch_into(s, api, what, synced, stop, slot, None).await
+        }
+    }
+}
+
+/// Mirrors a kind into its map in [`Objects`]; adds and updates raise `event`.
+async fn watch_into<K>(
+    s: Arc<Scheduler>,
+    api: Api<K>,
+    what: &'static str,
+    synced: mpsc::Sender<&'static str>,
+    stop: CancellationToken,
+    slot: fn(&mut Objects) -> &mut HashMap<String, Arc<K>>,
+    event: Option<ClusterEvent>,
+) where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync,
+    K: 'static,
+{
+    watch(api, what, synced, stop, key_of, move |c| {
+        let mut cache = s.cache();
+        let map = slot(&mut cache.objects);
+        let changed = match c {
+            Change::Apply(o) => {
+                map.insert(key_of(&o), Arc::new(o));
+                true
+            }
+            Change::Delete(o) => {
+                map.remove(&key_of(&o));
+                false
+            }
+            Change::Resync(keep) => {
+                map.retain(|k, _| keep.contains(k));
+                false
+            }
+        };
+        drop(cache);
+        if let Some(ev) = event.filter(|_| changed) {
+            s.queue.on_event(ev);
+        }
+    })
+    .await;
+}
+
+/// Every second, checks the assumed pods whose binding finished more than the TTL ago and
+/// that the watch has still not confirmed: bound in the API → confirmed as the watch would;
+/// gone or not bound → forgotten (freeing the node), and retried if still pending.
+async fn expire_assumed(s: Arc<Scheduler>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let expired = s.cache().expired(std::time::Instant::now());
+        for info in expired {
+            let pods: Api<Pod> = Api::namespaced(s.client.clone(), &info.namespace);
+            match pods.get_opt(&info.name).await {
+                Ok(Some(p)) if uid_of(&p) == info.uid => {
+                    if p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_none() {
+                        tracing::warn!(pod = %info.key(), "assumed pod expired unbound; retrying");
+                        s.cache().forget(&info.uid);
+                    }
+                    s.apply_pod(p);
+                }
+                Ok(_) => {
+                    tracing::warn!(pod = %info.key(), "assumed pod expired and is gone");
+                    if s.cache().forget(&info.uid) {
+                        s.queue.on_event(ClusterEvent::AssignedPodDelete);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(pod = %info.key(), error = %e, "checking an expired assumed pod");
+                    s.cache().finish_binding(&info.uid, s.assumed_pod_ttl);
+                }
+            }
+        }
+    }
 }

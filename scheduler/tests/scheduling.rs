@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use common::*;
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::scheduling::v1::PriorityClass;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -330,4 +332,220 @@ async fn two_schedulers_one_leader() -> Result<()> {
     )
     .await?;
     second.shutdown().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pdb_protected_pod_survives_preemption() -> Result<()> {
+    let s = Server::start().await?;
+    let c = &s.client;
+    priority_class(c, "low", 10).await?;
+    priority_class(c, "high", 1000).await?;
+    node(c, "n1", json!({}), "2", json!({})).await?;
+    node(c, "n2", json!({}), "2", json!({})).await?;
+    // No disruption controller fills its status: it allows 0 disruptions, as upstream reads it.
+    create::<PodDisruptionBudget>(
+        c,
+        json!({"metadata": {"name": "guard", "namespace": "default"},
+               "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}}}),
+    )
+    .await?;
+    let sched = start_scheduler(c, "a", false)?;
+    let low = json!({"priorityClassName": "low"});
+    pod(
+        c,
+        "guarded",
+        json!({"app": "guarded"}),
+        "1500m",
+        low.clone(),
+    )
+    .await?;
+    let guarded_on = wait_bound(c, "guarded").await?;
+    pod(c, "free", json!({"app": "free"}), "1500m", low).await?;
+    let free_on = wait_bound(c, "free").await?;
+    assert_ne!(guarded_on, free_on);
+    pod(
+        c,
+        "high",
+        json!({}),
+        "1500m",
+        json!({"priorityClassName": "high"}),
+    )
+    .await?;
+    let nominated = eventually(20, "nominatedNodeName", || async {
+        Ok(get_pod(c, "high")
+            .await?
+            .status
+            .and_then(|s| s.nominated_node_name))
+    })
+    .await?;
+    assert_eq!(nominated, free_on);
+    let pods = Api::<Pod>::namespaced(c.clone(), "default");
+    eventually(20, "the unprotected victim's deletion", || async {
+        Ok(match pods.get_opt("free").await? {
+            None => Some(()),
+            Some(p) if p.metadata.deletion_timestamp.is_some() => Some(()),
+            Some(_) => None,
+        })
+    })
+    .await?;
+    let _ = pods
+        .delete("free", &DeleteParams::default().grace_period(0))
+        .await;
+    assert_eq!(wait_bound(c, "high").await?, free_on);
+    let guarded = get_pod(c, "guarded").await?;
+    assert!(guarded.metadata.deletion_timestamp.is_none());
+    sched.shutdown().await
+}
+
+fn volume(name: &str, labels: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
+    let mut spec = json!({"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+        "storageClassName": "", "hostPath": {"path": format!("/tmp/{name}")}});
+    if let (Some(o), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
+    json!({"metadata": {"name": name, "labels": labels}, "spec": spec})
+}
+
+fn claim(name: &str, volume: Option<&str>) -> serde_json::Value {
+    let mut spec = json!({"accessModes": ["ReadWriteOnce"], "storageClassName": "",
+        "resources": {"requests": {"storage": "1Gi"}}});
+    if let Some(v) = volume {
+        spec["volumeName"] = json!(v);
+    }
+    json!({"metadata": {"name": name, "namespace": "default"}, "spec": spec})
+}
+
+fn using(claim: &str) -> serde_json::Value {
+    json!({"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volumes_steer_and_block_pods() -> Result<()> {
+    let s = Server::start().await?;
+    let c = &s.client;
+    let zone = "topology.kubernetes.io/zone";
+    node(c, "n1", json!({zone: "z1"}), "4", json!({})).await?;
+    node(c, "n2", json!({zone: "z2"}), "4", json!({})).await?;
+    node(c, "n3", json!({zone: "z2"}), "4", json!({})).await?;
+    let pinned = json!({"hostPath": null, "local": {"path": "/tmp/pinned"},
+        "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "kubernetes.io/hostname", "operator": "In", "values": ["n3"]}]}]}}});
+    create_cluster::<PersistentVolume>(c, volume("pv-pinned", json!({}), pinned)).await?;
+    create_cluster::<PersistentVolume>(c, volume("pv-z1", json!({zone: "z1"}), json!({}))).await?;
+    create_cluster::<PersistentVolume>(c, volume("pv-z9", json!({zone: "z9"}), json!({}))).await?;
+    create_cluster::<PersistentVolume>(c, volume("pv-z2", json!({zone: "z2"}), json!({}))).await?;
+    for (name, pv) in [
+        ("pinned", Some("pv-pinned")),
+        ("in-z1", Some("pv-z1")),
+        ("in-z9", Some("pv-z9")),
+        ("unbound", None),
+    ] {
+        create::<PersistentVolumeClaim>(c, claim(name, pv)).await?;
+    }
+    let sched = start_scheduler(c, "a", false)?;
+    pod(c, "pinned", json!({}), "100m", using("pinned")).await?;
+    pod(c, "zoned", json!({}), "100m", using("in-z1")).await?;
+    pod(c, "nowhere", json!({}), "100m", using("in-z9")).await?;
+    pod(c, "orphan", json!({}), "100m", using("missing")).await?;
+    pod(c, "waiting", json!({}), "100m", using("unbound")).await?;
+    assert_eq!(wait_bound(c, "pinned").await?, "n3");
+    assert_eq!(wait_bound(c, "zoned").await?, "n1");
+    let not_helpful =
+        " preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.";
+    for (pod_name, why) in [
+        ("nowhere", "3 node(s) had no available volume zone."),
+        ("orphan", "persistentvolumeclaim \"missing\" not found."),
+        (
+            "waiting",
+            "pod has unbound immediate PersistentVolumeClaims.",
+        ),
+    ] {
+        let cond = unscheduled_condition(c, pod_name).await?;
+        assert_eq!(cond.reason.as_deref(), Some("Unschedulable"));
+        assert_eq!(
+            cond.message.as_deref(),
+            Some(format!("0/3 nodes are available: {why}{not_helpful}").as_str()),
+            "{pod_name}"
+        );
+    }
+    // The missing claim appears, bound to a volume in z2: the waiting pod is retried there.
+    create::<PersistentVolumeClaim>(c, claim("missing", Some("pv-z2"))).await?;
+    let n = wait_bound(c, "orphan").await?;
+    assert!(n == "n2" || n == "n3", "{n}");
+    sched.shutdown().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gated_pod_waits_until_its_gates_are_removed() -> Result<()> {
+    let s = Server::start().await?;
+    let c = &s.client;
+    node(c, "n1", json!({}), "4", json!({})).await?;
+    let sched = start_scheduler(c, "a", false)?;
+    pod(
+        c,
+        "gated",
+        json!({}),
+        "100m",
+        json!({"schedulingGates": [{"name": "example.com/hold"}]}),
+    )
+    .await?;
+    let cond = unscheduled_condition(c, "gated").await?;
+    assert_eq!(cond.reason.as_deref(), Some("SchedulingGated"));
+    assert_eq!(
+        cond.message.as_deref(),
+        Some("Scheduling is blocked due to non-empty scheduling gates")
+    );
+    let m = http_get(&sched.metrics).await?;
+    assert!(
+        m.contains("scheduler_pending_pods{queue=\"gated\"} 1"),
+        "{m}"
+    );
+    assert!(node_of(&get_pod(c, "gated").await?).is_none());
+    Api::<Pod>::namespaced(c.clone(), "default")
+        .patch(
+            "gated",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"schedulingGates": null}})),
+        )
+        .await?;
+    assert_eq!(wait_bound(c, "gated").await?, "n1");
+    sched.shutdown().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_spread_spreads_a_replica_sets_pods() -> Result<()> {
+    let s = Server::start().await?;
+    let c = &s.client;
+    // The resource scores alone would put every pod on the big node.
+    node_sized(c, "big", json!({}), "64", "256Gi", json!({})).await?;
+    node_sized(c, "small", json!({}), "8", "32Gi", json!({})).await?;
+    let rs: ReplicaSet = create(
+        c,
+        json!({"metadata": {"name": "web-1", "namespace": "default"},
+               "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "web"}},
+                        "template": {"metadata": {"labels": {"app": "web"}},
+                                     "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}),
+    )
+    .await?;
+    let sched = start_scheduler(c, "a", false)?;
+    let mut on: BTreeMap<String, usize> = BTreeMap::new();
+    for i in 0..4 {
+        let name = format!("web-1-{i}");
+        create::<Pod>(
+            c,
+            json!({"metadata": {"name": name, "namespace": "default", "labels": {"app": "web"},
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                        "name": "web-1", "uid": rs.metadata.uid, "controller": true}]},
+                   "spec": {"containers": [{"name": "c", "image": "busybox",
+                        "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}]}}),
+        )
+        .await?;
+        *on.entry(wait_bound(c, &name).await?).or_default() += 1;
+    }
+    assert_eq!(on.get("big"), Some(&2), "{on:?}");
+    assert_eq!(on.get("small"), Some(&2), "{on:?}");
+    // A pod no workload owns is not spread: it goes where the resources are.
+    pod(c, "loner", json!({"app": "web"}), "1", json!({})).await?;
+    assert_eq!(wait_bound(c, "loner").await?, "big");
+    sched.shutdown().await
 }

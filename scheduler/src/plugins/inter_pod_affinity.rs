@@ -90,6 +90,9 @@ impl Plugin for InterPodAffinity {
     fn prepare(&self, pod: &PodInfo, cache: &Cache) -> State {
         let affinity_terms = required(pod, false);
         let anti_terms = required(pod, true);
+        if affinity_terms.is_empty() && anti_terms.is_empty() && !cache.any_pod_with_affinity() {
+            return None;
+        }
         let mut s = FilterState::default();
         for (node, existing) in cache.all_pods() {
             if existing.has_required_anti_affinity {

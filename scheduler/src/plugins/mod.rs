@@ -16,6 +16,7 @@ mod node_resources_fit;
 mod node_unschedulable;
 mod pod_topology_spread;
 mod taint_toleration;
+mod volumes;
 
 pub use balanced_allocation::BalancedAllocation;
 pub use image_locality::ImageLocality;
@@ -27,6 +28,7 @@ pub use node_resources_fit::NodeResourcesFit;
 pub use node_unschedulable::NodeUnschedulable;
 pub use pod_topology_spread::PodTopologySpread;
 pub use taint_toleration::TaintToleration;
+pub use volumes::{VolumeBinding, VolumeRestrictions, VolumeZone};
 
 /// The highest score a plugin gives a node.
 pub const MAX_NODE_SCORE: i64 = 100;
@@ -75,6 +77,12 @@ pub trait Plugin: Send + Sync {
         None
     }
 
+    /// Upstream's PreFilter: [`prepare`](Self::prepare), or a failure that rejects the pod
+    /// on every node before any is looked at.
+    fn pre_filter(&self, pod: &PodInfo, cache: &Cache) -> Result<State, Failure> {
+        Ok(self.prepare(pod, cache))
+    }
+
     fn filter(&self, _pod: &PodInfo, _node: &NodeInfo, _state: &State) -> FilterResult {
         Ok(())
     }
@@ -107,6 +115,9 @@ pub fn default_profile() -> Vec<Box<dyn Plugin>> {
         Box::new(NodeAffinity),
         Box::new(NodePorts),
         Box::new(NodeResourcesFit),
+        Box::new(VolumeRestrictions),
+        Box::new(VolumeBinding),
+        Box::new(VolumeZone),
         Box::new(PodTopologySpread),
         Box::new(InterPodAffinity),
         Box::new(BalancedAllocation),

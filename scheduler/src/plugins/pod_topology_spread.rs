@@ -1,13 +1,15 @@
 //! PodTopologySpread: `DoNotSchedule` constraints filter (maxSkew, minDomains,
-//! nodeAffinityPolicy, nodeTaintsPolicy); `ScheduleAnyway` constraints score.
+//! nodeAffinityPolicy, nodeTaintsPolicy); `ScheduleAnyway` constraints score. A pod without
+//! constraints of its own is scored with the default profile's system defaults (zone maxSkew
+//! 5, hostname maxSkew 3) over the pods selected by its Services and controller.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::api::core::v1::TopologySpreadConstraint;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 
 use super::{state, Failure, FilterResult, Plugin, State, MAX_NODE_SCORE};
-use crate::cache::Cache;
+use crate::cache::{Cache, Objects};
 use crate::model::{
     pod_matches_node_selector, selector_matches, untolerated_taint, NodeInfo, PodInfo,
 };
@@ -15,6 +17,7 @@ use crate::model::{
 pub struct PodTopologySpread;
 
 const HOSTNAME: &str = "kubernetes.io/hostname";
+const ZONE: &str = "topology.kubernetes.io/zone";
 
 /// One constraint with its selector completed by `matchLabelKeys`.
 struct Constraint {
@@ -31,6 +34,8 @@ struct Constraint {
 struct Counts {
     constraints: Vec<Constraint>,
     domains: Vec<HashMap<String, i64>>,
+    /// Nodes lacking a constraint's key are left out (not so for the system defaults).
+    require_all: bool,
 }
 
 fn constraints(pod: &PodInfo, when: &str) -> Vec<Constraint> {
@@ -74,6 +79,103 @@ fn constraint(pod: &PodInfo, c: &TopologySpreadConstraint) -> Constraint {
     }
 }
 
+/// `helper.DefaultSelector`: the selectors of the Services selecting the pod and of its
+/// controlling ReplicationController, ReplicaSet or StatefulSet, merged; `None` when empty.
+fn default_selector(pod: &PodInfo, objects: &Objects) -> Option<LabelSelector> {
+    let mut labels: BTreeMap<String, String> = BTreeMap::new();
+    let mut exprs: Vec<LabelSelectorRequirement> = Vec::new();
+    let prefix = format!("{}/", pod.namespace);
+    for (key, svc) in &objects.services {
+        if !key.starts_with(&prefix) {
+            continue;
+        }
+        let Some(sel) = svc.spec.as_ref().and_then(|s| s.selector.as_ref()) else {
+            continue;
+        };
+        if sel.iter().all(|(k, v)| pod.labels.get(k) == Some(v)) {
+            labels.extend(sel.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+    let owner = pod
+        .pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true));
+    if let Some(o) = owner {
+        let key = format!("{prefix}{}", o.name);
+        let selector = match (o.api_version.as_str(), o.kind.as_str()) {
+            ("v1", "ReplicationController") => {
+                if let Some(sel) = objects
+                    .replication_controllers
+                    .get(&key)
+                    .and_then(|rc| rc.spec.as_ref())
+                    .and_then(|s| s.selector.as_ref())
+                {
+                    labels.extend(sel.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                None
+            }
+            ("apps/v1", "ReplicaSet") => objects
+                .replica_sets
+                .get(&key)
+                .and_then(|rs| rs.spec.as_ref())
+                .map(|s| s.selector.clone()),
+            ("apps/v1", "StatefulSet") => objects
+                .stateful_sets
+                .get(&key)
+                .and_then(|ss| ss.spec.as_ref())
+                .map(|s| s.selector.clone()),
+            _ => None,
+        };
+        if let Some(sel) = selector {
+            for (k, v) in sel.match_labels.unwrap_or_default() {
+                exprs.push(LabelSelectorRequirement {
+                    key: k,
+                    operator: "In".into(),
+                    values: Some(vec![v]),
+                });
+            }
+            exprs.extend(sel.match_expressions.unwrap_or_default());
+        }
+    }
+    if labels.is_empty() && exprs.is_empty() {
+        return None;
+    }
+    Some(LabelSelector {
+        match_labels: (!labels.is_empty()).then_some(labels),
+        match_expressions: (!exprs.is_empty()).then_some(exprs),
+    })
+}
+
+/// The system default constraints (`ScheduleAnyway`) for a pod without its own.
+fn default_constraints(pod: &PodInfo, objects: &Objects) -> Vec<Constraint> {
+    let Some(selector) = default_selector(pod, objects) else {
+        return Vec::new();
+    };
+    [(ZONE, 5), (HOSTNAME, 3)]
+        .into_iter()
+        .map(|(key, max_skew)| Constraint {
+            key: key.to_string(),
+            max_skew,
+            min_domains: 1,
+            selector: selector.clone(),
+            honor_affinity: true,
+            honor_taints: false,
+            self_match: 0,
+        })
+        .collect()
+}
+
+fn has_own_constraints(pod: &PodInfo) -> bool {
+    pod.pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.topology_spread_constraints.as_ref())
+        .is_some_and(|c| !c.is_empty())
+}
+
 fn counts_on(node: &NodeInfo, pod: &PodInfo, sel: &LabelSelector) -> i64 {
     node.pods
         .iter()
@@ -83,10 +185,17 @@ fn counts_on(node: &NodeInfo, pod: &PodInfo, sel: &LabelSelector) -> i64 {
         .count() as i64
 }
 
-/// The node counts toward the constraint's domains (policies, and all keys present).
-fn eligible(c: &Constraint, all: &[Constraint], pod: &PodInfo, node: &NodeInfo) -> bool {
+/// The node counts toward the constraint's domains (policies, and all keys present unless
+/// `require_all` is off).
+fn eligible(
+    c: &Constraint,
+    all: &[Constraint],
+    require_all: bool,
+    pod: &PodInfo,
+    node: &NodeInfo,
+) -> bool {
     node.node.is_some()
-        && all.iter().all(|o| node.labels.contains_key(&o.key))
+        && (!require_all || all.iter().all(|o| node.labels.contains_key(&o.key)))
         && (!c.honor_affinity || pod_matches_node_selector(pod, node))
         && (!c.honor_taints
             || untolerated_taint(
@@ -101,7 +210,7 @@ fn count(pod: &PodInfo, cache: &Cache, cs: Vec<Constraint>) -> Counts {
     let mut domains = vec![HashMap::new(); cs.len()];
     for node in cache.nodes() {
         for (i, c) in cs.iter().enumerate() {
-            if !eligible(c, &cs, pod, node) {
+            if !eligible(c, &cs, true, pod, node) {
                 continue;
             }
             let Some(value) = node.labels.get(&c.key) else {
@@ -113,6 +222,7 @@ fn count(pod: &PodInfo, cache: &Cache, cs: Vec<Constraint>) -> Counts {
     Counts {
         constraints: cs,
         domains,
+        require_all: true,
     }
 }
 
@@ -159,21 +269,28 @@ impl Plugin for PodTopologySpread {
     }
 
     fn prepare_score(&self, pod: &PodInfo, cache: &Cache, feasible: &[&NodeInfo]) -> State {
-        let cs = constraints(pod, "ScheduleAnyway");
+        let (cs, require_all) = if has_own_constraints(pod) {
+            (constraints(pod, "ScheduleAnyway"), true)
+        } else {
+            (default_constraints(pod, &cache.objects), false)
+        };
         if cs.is_empty() {
             return None;
         }
+        let has_all = |n: &NodeInfo| cs.iter().all(|c| n.labels.contains_key(&c.key));
         let scored: Vec<&&NodeInfo> = feasible
             .iter()
-            .filter(|n| cs.iter().all(|c| n.labels.contains_key(&c.key)))
+            .filter(|n| !require_all || has_all(n))
             .collect();
+        // A missing label is the domain "" (only possible without `require_all`).
+        let value = |n: &NodeInfo, key: &str| n.labels.get(key).cloned().unwrap_or_default();
         let mut weights = Vec::new();
         let mut domains: Vec<HashMap<String, i64>> = Vec::new();
         for c in &cs {
             let mut d = HashMap::new();
-            for n in &scored {
-                if let Some(v) = n.labels.get(&c.key) {
-                    d.insert(v.clone(), 0);
+            if c.key != HOSTNAME {
+                for n in &scored {
+                    d.insert(value(n, &c.key), 0);
                 }
             }
             let size = if c.key == HOSTNAME {
@@ -186,10 +303,10 @@ impl Plugin for PodTopologySpread {
         }
         for node in cache.nodes() {
             for (i, c) in cs.iter().enumerate() {
-                if c.key == HOSTNAME || !eligible(c, &cs, pod, node) {
+                if c.key == HOSTNAME || !eligible(c, &cs, require_all, pod, node) {
                     continue;
                 }
-                if let Some(slot) = node.labels.get(&c.key).and_then(|v| domains[i].get_mut(v)) {
+                if let Some(slot) = domains[i].get_mut(&value(node, &c.key)) {
                     *slot += counts_on(node, pod, &c.selector);
                 }
             }
@@ -198,6 +315,7 @@ impl Plugin for PodTopologySpread {
             Counts {
                 constraints: cs,
                 domains,
+                require_all,
             },
             weights,
         )))
@@ -207,23 +325,23 @@ impl Plugin for PodTopologySpread {
         let Some((s, weights)) = state::<(Counts, Vec<f64>)>(st) else {
             return 0;
         };
-        if !s
-            .constraints
-            .iter()
-            .all(|c| node.labels.contains_key(&c.key))
+        if s.require_all
+            && !s
+                .constraints
+                .iter()
+                .all(|c| node.labels.contains_key(&c.key))
         {
             return -1;
         }
         let mut score = 0.0;
         for ((c, domains), w) in s.constraints.iter().zip(&s.domains).zip(weights) {
+            let Some(v) = node.labels.get(&c.key) else {
+                continue;
+            };
             let n = if c.key == HOSTNAME {
                 counts_on(node, pod, &c.selector)
             } else {
-                node.labels
-                    .get(&c.key)
-                    .and_then(|v| domains.get(v))
-                    .copied()
-                    .unwrap_or(0)
+                domains.get(v).copied().unwrap_or(0)
             };
             score += n as f64 * w + (c.max_skew - 1) as f64;
         }
@@ -326,5 +444,51 @@ mod tests {
         ];
         PodTopologySpread.normalize(&mut s, &st);
         assert!(s[1] > s[0], "{s:?}");
+    }
+
+    #[test]
+    fn system_defaults_follow_the_replica_set() {
+        let mut c = cache(vec![
+            node("a", json!({HOSTNAME: "a"}), "4", json!({})),
+            node("b", json!({HOSTNAME: "b"}), "4", json!({})),
+        ]);
+        let rs: k8s_openapi::api::apps::v1::ReplicaSet = serde_json::from_value(json!({
+            "metadata": {"name": "web-1", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {}},
+        }))
+        .unwrap_or_default();
+        c.objects
+            .replica_sets
+            .insert("default/web-1".into(), std::sync::Arc::new(rs));
+        let owned = |name: &str| {
+            let mut p = pod(name, json!({"app": "web"}), json!({})).pod.clone();
+            p.metadata.owner_references = serde_json::from_value(json!([{"apiVersion": "apps/v1",
+                "kind": "ReplicaSet", "name": "web-1", "uid": "u", "controller": true}]))
+            .ok();
+            crate::model::PodInfo::new(p)
+        };
+        place(&mut c, &owned("w1"), "a");
+        let p = owned("w2");
+        let (a, b) = (
+            c.node("a")
+                .map(|n| n.clone_for_simulation())
+                .unwrap_or_default(),
+            c.node("b")
+                .map(|n| n.clone_for_simulation())
+                .unwrap_or_default(),
+        );
+        let st = PodTopologySpread.prepare_score(&p, &c, &[&a, &b]);
+        assert!(st.is_some());
+        let mut s = vec![
+            PodTopologySpread.score(&p, &a, &st),
+            PodTopologySpread.score(&p, &b, &st),
+        ];
+        PodTopologySpread.normalize(&mut s, &st);
+        assert!(s[1] > s[0], "{s:?}");
+        // Without an owner or a Service there is nothing to spread.
+        let lone = pod("lone", json!({"app": "web"}), json!({}));
+        assert!(PodTopologySpread
+            .prepare_score(&lone, &c, &[&a, &b])
+            .is_none());
     }
 }

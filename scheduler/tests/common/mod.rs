@@ -190,6 +190,18 @@ pub async fn node(
     cpu: &str,
     spec: Value,
 ) -> Result<()> {
+    node_sized(client, name, labels, cpu, "8Gi", spec).await
+}
+
+/// [`node`] with a given memory too.
+pub async fn node_sized(
+    client: &kube::Client,
+    name: &str,
+    labels: Value,
+    cpu: &str,
+    memory: &str,
+    spec: Value,
+) -> Result<()> {
     let api: Api<Node> = Api::all(client.clone());
     let mut labels = labels;
     labels["kubernetes.io/hostname"] = json!(name);
@@ -199,7 +211,7 @@ pub async fn node(
         "spec": spec,
     }))?;
     api.create(&PostParams::default(), &n).await?;
-    let res = json!({"cpu": cpu, "memory": "8Gi", "pods": "110", "ephemeral-storage": "100Gi"});
+    let res = json!({"cpu": cpu, "memory": memory, "pods": "110", "ephemeral-storage": "100Gi"});
     let status = json!({"status": {
         "capacity": res, "allocatable": res,
         "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
@@ -233,6 +245,57 @@ pub async fn pod(
         .create(&PostParams::default(), &p)
         .await?;
     Ok(())
+}
+
+/// Creates a namespaced object (in its `metadata.namespace`, else `default`) from its JSON.
+pub async fn create<K>(client: &kube::Client, obj: Value) -> Result<K>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
+{
+    let o: K = serde_json::from_value(obj)?;
+    let ns = o
+        .meta()
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    Ok(Api::<K>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &o)
+        .await?)
+}
+
+/// Creates a cluster-scoped object from its JSON.
+pub async fn create_cluster<K>(client: &kube::Client, obj: Value) -> Result<K>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::ClusterResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
+{
+    let o: K = serde_json::from_value(obj)?;
+    Ok(Api::<K>::all(client.clone())
+        .create(&PostParams::default(), &o)
+        .await?)
+}
+
+/// The pod's `PodScheduled` condition once its status is `False`.
+pub async fn unscheduled_condition(
+    client: &kube::Client,
+    name: &str,
+) -> Result<k8s_openapi::api::core::v1::PodCondition> {
+    eventually(20, &format!("PodScheduled=False on {name}"), || async {
+        let p = get_pod(client, name).await?;
+        Ok(p.status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.type_ == "PodScheduled" && c.status == "False"))
+    })
+    .await
 }
 
 pub async fn get_pod(client: &kube::Client, name: &str) -> Result<Pod> {
