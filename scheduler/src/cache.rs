@@ -71,6 +71,8 @@ pub struct Cache {
     pub next_start: usize,
     /// Cached pods with pod (anti-)affinity terms.
     affinity_pods: usize,
+    /// Nodes that exist as Node objects.
+    live_nodes: usize,
 }
 
 impl Cache {
@@ -80,7 +82,7 @@ impl Cache {
 
     /// Nodes that exist as Node objects.
     pub fn node_count(&self) -> usize {
-        self.nodes.iter().filter(|n| n.node.is_some()).count()
+        self.live_nodes
     }
 
     pub fn node(&self, name: &str) -> Option<&NodeInfo> {
@@ -122,6 +124,7 @@ impl Cache {
         let new_images: Vec<String> = info.images.iter().map(|(n, _)| n.clone()).collect();
         self.count_images(&old_images, -1);
         self.count_images(&new_images, 1);
+        self.live_nodes += usize::from(!existed);
         match (existed, changed) {
             (false, _) => Some(ClusterEvent::NodeAdd),
             (true, true) => Some(ClusterEvent::NodeUpdate),
@@ -144,6 +147,10 @@ impl Cache {
         let Some(&i) = self.index.get(name) else {
             return;
         };
+        if self.nodes[i].node.is_none() {
+            return;
+        }
+        self.live_nodes -= 1;
         let old: Vec<String> = self.nodes[i]
             .images
             .iter()
@@ -370,5 +377,13 @@ mod tests {
         assert!(c.expired(later).is_empty());
         assert!(!c.forget("p"));
         assert_eq!(requested(&c), 1000);
+        // The node goes but its pod keeps the accounting; it is no longer counted.
+        assert_eq!(c.node_count(), 1);
+        c.remove_node("a");
+        c.remove_node("a");
+        assert_eq!(c.node_count(), 0);
+        assert_eq!(requested(&c), 1000);
+        c.upsert_node(node("a", json!({}), "2", json!({})));
+        assert_eq!(c.node_count(), 1);
     }
 }
