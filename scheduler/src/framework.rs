@@ -150,10 +150,11 @@ impl Profile {
     ) -> Vec<Checked> {
         let check = |i: usize| (i, self.filter_one(pod, &nodes[i], states));
         let chunks = order.len().div_ceil(FILTER_CHUNK);
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(MAX_FILTER_THREADS)
-            .min(chunks);
+        // Asking the OS every time costs more than a small filter (it reads cgroup files).
+        static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let cpus =
+            *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let threads = cpus.min(MAX_FILTER_THREADS).min(chunks);
         if threads < 2 {
             let mut out = Vec::with_capacity(order.len());
             let mut fits = 0;

@@ -38,13 +38,15 @@ impl Plugin for NodeResourcesFit {
 
     fn filter(&self, pod: &PodInfo, node: &NodeInfo, st: &State) -> FilterResult {
         let nominated = state::<Nominated>(st).and_then(|n| n.0.get(&node.name));
-        let mut used = node.requested.clone();
-        let mut count = node.pods.len();
-        if let Some((r, c)) = nominated {
-            used.add(r);
-            count += c;
+        let count = node.pods.len();
+        match nominated {
+            None => fits(&pod.requests, &node.allocatable, &node.requested, count),
+            Some((r, c)) => {
+                let mut used = node.requested.clone();
+                used.add(r);
+                fits(&pod.requests, &node.allocatable, &used, count + c)
+            }
         }
-        fits(&pod.requests, &node.allocatable, &used, count)
     }
 
     fn weight(&self) -> i64 {

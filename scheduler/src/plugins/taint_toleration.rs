@@ -31,20 +31,16 @@ impl Plugin for TaintToleration {
     }
 
     fn score(&self, pod: &PodInfo, node: &NodeInfo, _: &State) -> i64 {
-        let tolerations: Vec<_> = pod
-            .tolerations()
-            .iter()
-            .filter(|t| {
-                matches!(
-                    t.effect.as_deref(),
-                    None | Some("") | Some("PreferNoSchedule")
-                )
-            })
-            .collect();
+        let tolerations = pod.tolerations().iter().filter(|t| {
+            matches!(
+                t.effect.as_deref(),
+                None | Some("") | Some("PreferNoSchedule")
+            )
+        });
         node.taints
             .iter()
             .filter(|t| t.effect == "PreferNoSchedule")
-            .filter(|t| !tolerations.iter().any(|tol| tolerates(tol, t)))
+            .filter(|t| !tolerations.clone().any(|tol| tolerates(tol, t)))
             .count() as i64
     }
 
