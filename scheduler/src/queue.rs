@@ -191,6 +191,7 @@ impl Queue {
         let gated = info.gated;
         let wake = match q.pods.get_mut(&uid) {
             Some(e) => {
+                let changed = updated(&e.info, &info);
                 e.info = info;
                 let at = e.at;
                 match at {
@@ -198,7 +199,7 @@ impl Queue {
                         q.push_active(&uid);
                         true
                     }
-                    Where::Unschedulable if !gated => {
+                    Where::Unschedulable if !gated && changed => {
                         q.wake(&uid, Instant::now());
                         true
                     }
@@ -371,6 +372,13 @@ impl Queue {
     }
 }
 
+/// `isPodUpdated`: a change other than to the status (such as the scheduler's own
+/// `PodScheduled` condition) may make an unschedulable pod fit.
+fn updated(old: &PodInfo, new: &PodInfo) -> bool {
+    let (o, n) = (&old.pod.metadata, &new.pod.metadata);
+    old.pod.spec != new.pod.spec || o.labels != n.labels || o.annotations != n.annotations
+}
+
 /// Upstream's queueing hints, coarsely: node changes may help anyone; a new bound pod only
 /// helps pods waiting on pod (anti-)affinity or spreading; a deleted pod may free anything;
 /// claims, volumes and classes help pods the volume plugins rejected.
@@ -415,6 +423,25 @@ mod tests {
         assert_eq!(q.pending(), (1, 1, 0, 0));
         let again = q.pop(&stop).await;
         assert_eq!(again.map(|p| p.info.name.clone()).as_deref(), Some("high"));
+    }
+
+    #[tokio::test]
+    async fn only_spec_or_label_changes_wake_an_unschedulable_pod() {
+        let q = Queue::default();
+        q.upsert(pod("p", json!({}), json!({})));
+        let stop = CancellationToken::new();
+        let Some(p) = q.pop(&stop).await else {
+            panic!("nothing popped")
+        };
+        q.failed(&p, vec!["NodeResourcesFit"], false);
+        let mut with_status = p.info.pod.clone();
+        with_status.status = serde_json::from_value(json!({"conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]}))
+        .ok();
+        q.upsert(PodInfo::new(with_status));
+        assert_eq!(q.pending(), (0, 0, 1, 0));
+        q.upsert(pod("p", json!({"tier": "x"}), json!({})));
+        assert_eq!(q.pending(), (0, 1, 0, 0));
     }
 
     #[tokio::test]
