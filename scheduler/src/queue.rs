@@ -17,6 +17,10 @@ use crate::model::PodInfo;
 
 pub const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// An unschedulable pod no event woke is retried after this long anyway
+/// (upstream's `podMaxInUnschedulablePodsDuration`), checked every `LEFTOVER_PERIOD`.
+pub const MAX_UNSCHEDULABLE: Duration = Duration::from_secs(300);
+const LEFTOVER_PERIOD: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Where {
@@ -36,6 +40,8 @@ struct Entry {
     /// Plugins that rejected the pod last time (decides which events wake it).
     rejected_by: Vec<&'static str>,
     seq: u64,
+    /// When it last became unschedulable.
+    parked_at: Instant,
 }
 
 /// Heap order: higher priority first, then older first.
@@ -78,6 +84,8 @@ struct Inner {
     /// Bumped by every cluster event; a pod failing after an event it may have missed
     /// backs off instead of parking.
     move_cycle: u64,
+    /// The last sweep for unschedulable leftovers.
+    leftover_check: Option<Instant>,
 }
 
 /// A popped pod: schedule it, then report back with [`Queue::done`] or [`Queue::failed`].
@@ -120,6 +128,9 @@ impl Inner {
             return;
         };
         let was = std::mem::replace(&mut e.at, at);
+        if at == Where::Unschedulable {
+            e.parked_at = Instant::now();
+        }
         self.left(uid, was);
         match at {
             Where::Backoff => self.backoff.insert(uid.to_string()),
@@ -164,6 +175,33 @@ impl Inner {
             self.push_active(&uid);
         }
         next
+    }
+
+    /// Every `LEFTOVER_PERIOD`, wakes pods unschedulable for longer than
+    /// `MAX_UNSCHEDULABLE`; returns when to look again.
+    fn flush_leftovers(&mut self, now: Instant) -> Option<Instant> {
+        if self.unschedulable.is_empty() {
+            return None;
+        }
+        let last = *self.leftover_check.get_or_insert(now);
+        if now < last + LEFTOVER_PERIOD {
+            return Some(last + LEFTOVER_PERIOD);
+        }
+        self.leftover_check = Some(now);
+        let stale: Vec<String> = self
+            .unschedulable
+            .iter()
+            .filter(|uid| {
+                self.pods
+                    .get(*uid)
+                    .is_some_and(|e| e.parked_at + MAX_UNSCHEDULABLE <= now)
+            })
+            .cloned()
+            .collect();
+        for uid in stale {
+            self.wake(&uid, now);
+        }
+        Some(now + LEFTOVER_PERIOD)
     }
 
     fn wake(&mut self, uid: &str, now: Instant) {
@@ -216,6 +254,7 @@ impl Queue {
                         backoff_until: Instant::now(),
                         rejected_by: Vec::new(),
                         seq: 0,
+                        parked_at: Instant::now(),
                     },
                 );
                 if !gated {
@@ -254,7 +293,11 @@ impl Queue {
         loop {
             let next_backoff = {
                 let mut q = self.lock();
-                let next = q.flush_backoff(Instant::now());
+                let now = Instant::now();
+                let next = match (q.flush_backoff(now), q.flush_leftovers(now)) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
                 while let Some(r) = q.active.pop() {
                     let cycle = q.move_cycle;
                     let Some(e) = q.pods.get_mut(&r.uid) else {
@@ -327,6 +370,7 @@ impl Queue {
             backoff_until: Instant::now(),
             rejected_by: Vec::new(),
             seq: 0,
+            parked_at: Instant::now(),
         });
         e.attempts += 1;
         e.backoff_until = Instant::now() + INITIAL_BACKOFF;
@@ -442,6 +486,35 @@ mod tests {
         assert_eq!(q.pending(), (0, 0, 1, 0));
         q.upsert(pod("p", json!({"tier": "x"}), json!({})));
         assert_eq!(q.pending(), (0, 1, 0, 0));
+    }
+
+    #[tokio::test]
+    async fn unschedulable_leftovers_are_retried_after_five_minutes() {
+        let q = Queue::default();
+        q.upsert(pod("p", json!({}), json!({})));
+        let stop = CancellationToken::new();
+        let Some(p) = q.pop(&stop).await else {
+            panic!("nothing popped")
+        };
+        q.failed(&p, vec!["NodeResourcesFit"], false);
+        {
+            let mut inner = q.lock();
+            let now = Instant::now();
+            // The first sweep only starts the clock; sweeps come every LEFTOVER_PERIOD.
+            assert_eq!(inner.flush_leftovers(now), Some(now + LEFTOVER_PERIOD));
+            let later = now + LEFTOVER_PERIOD;
+            assert_eq!(inner.flush_leftovers(later), Some(later + LEFTOVER_PERIOD));
+            assert_eq!(inner.unschedulable.len(), 1);
+            let stale = now + MAX_UNSCHEDULABLE + LEFTOVER_PERIOD;
+            inner.flush_leftovers(stale);
+            assert!(inner.unschedulable.is_empty());
+        }
+        assert_eq!(q.pending(), (1, 0, 0, 0));
+        assert!(pops_and_leaves_no_leftovers(&q, &stop).await);
+    }
+
+    async fn pops_and_leaves_no_leftovers(q: &Queue, stop: &CancellationToken) -> bool {
+        q.pop(stop).await.is_some() && q.lock().flush_leftovers(Instant::now()).is_none()
     }
 
     #[tokio::test]
