@@ -158,9 +158,11 @@ where
 /// Starts every enabled controller and runs them until `shutdown`.
 pub async fn run_all(ctx: Arc<Context>, shutdown: CancellationToken) -> anyhow::Result<()> {
     type Builder = fn(&Arc<Context>) -> BoxFuture<'static, ()>;
-    let all: [(&str, Builder); 9] = [
+    let all: [(&str, Builder); 11] = [
         ("replicaset-controller", crate::replicaset::controller),
         ("deployment-controller", crate::deployment::controller),
+        ("statefulset-controller", crate::statefulset::controller),
+        ("daemonset-controller", crate::daemonset::controller),
         ("garbage-collector-controller", crate::gc::controller),
         ("job-controller", crate::job::controller),
         ("cronjob-controller", crate::cronjob::controller),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use meso_tests::{poll_until, Kubectl, MesoServer};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -178,7 +178,9 @@ impl Drop for Cluster {
     }
 }
 
-/// The simulated kubelet: pods in the listed namespaces get the status their namespace asks.
+/// The simulated kubelet: pods in the listed namespaces get the status their namespace asks
+/// (pods pinned to a node by a `matchFields` affinity are bound to it first), and bound pods
+/// being deleted are removed as a kubelet would once their containers stopped.
 async fn simulate(
     config: meso_controllers::Config,
     sims: Arc<Mutex<HashMap<String, Sim>>>,
@@ -207,13 +209,21 @@ async fn simulate(
                     .as_ref()
                     .and_then(|s| s.phase.clone())
                     .unwrap_or_default();
-                if p.metadata.deletion_timestamp.is_some()
-                    || phase != "Pending" && !phase.is_empty()
-                {
+                let name = p.metadata.name.clone().unwrap_or_default();
+                let bound = p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some();
+                if p.metadata.deletion_timestamp.is_some() {
+                    // A kubelet stops the containers and removes the pod at once.
+                    if bound {
+                        let _ = api
+                            .delete(&name, &DeleteParams::default().grace_period(0))
+                            .await;
+                    }
+                    continue;
+                }
+                if phase != "Pending" && !phase.is_empty() {
                     continue;
                 }
                 n += 1;
-                let name = p.metadata.name.clone().unwrap_or_default();
                 if let Some(node) = node_to_bind(&p) {
                     let binding = json!({"apiVersion": "v1", "kind": "Binding",
                         "metadata": {"name": name}, "target": {"kind": "Node", "name": node}});
