@@ -13,14 +13,13 @@ use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Node, Pod, PodTemplateSpec, Toleration};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 use meso_scheduler::model::{pod_matches_node_selector, untolerated_taint, NodeInfo, PodInfo};
 use serde_json::json;
 
-use crate::events::{NORMAL, WARNING};
 use crate::history::{self, REVISION_HASH_LABEL};
 use crate::scaffold::{run_controller, Context, Error, Result};
 use crate::util;
@@ -175,73 +174,26 @@ fn new_pod(ds: &DaemonSet, node: &str, hash: &str) -> Result<Pod> {
     )
 }
 
-struct PodOps<'a> {
-    ctx: &'a Context,
-    ds: &'a DaemonSet,
-    key: String,
-    api: Api<Pod>,
+/// The pod control of one sync, which remembers its first failure and goes on.
+struct DaemonPods<'a> {
+    pods: util::PodControl<'a, DaemonSet>,
     failure: Option<Error>,
 }
 
-impl PodOps<'_> {
+impl DaemonPods<'_> {
     async fn create(&mut self, node: &str, hash: &str) {
-        let pod = match new_pod(self.ds, node, hash) {
-            Ok(p) => p,
-            Err(e) => {
-                self.failure.get_or_insert(e);
-                return;
-            }
+        let result = match new_pod(self.pods.owner, node, hash) {
+            Ok(pod) => self.pods.create(&pod).await.map(drop),
+            Err(e) => Err(e),
         };
-        match self.api.create(&PostParams::default(), &pod).await {
-            Ok(p) => {
-                self.ctx.expectations.add(&self.key, [p.name_any()], []);
-                self.ctx.events.publish(
-                    COMPONENT,
-                    self.ds,
-                    NORMAL,
-                    "SuccessfulCreate",
-                    format!("Created pod: {}", p.name_any()),
-                );
-            }
-            Err(e) => {
-                self.ctx.events.publish(
-                    COMPONENT,
-                    self.ds,
-                    WARNING,
-                    "FailedCreate",
-                    format!("Error creating: {e}"),
-                );
-                self.failure.get_or_insert(Error::Kube(e));
-            }
+        if let Err(e) = result {
+            self.failure.get_or_insert(e);
         }
     }
 
     async fn delete(&mut self, pod: &Pod) {
-        self.ctx.expectations.add(&self.key, [], pod.uid());
-        match self
-            .api
-            .delete(&pod.name_any(), &DeleteParams::default())
-            .await
-        {
-            Ok(_) => self.ctx.events.publish(
-                COMPONENT,
-                self.ds,
-                NORMAL,
-                "SuccessfulDelete",
-                format!("Deleted pod: {}", pod.name_any()),
-            ),
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => {
-                self.ctx.expectations.forget(&self.key);
-                self.ctx.events.publish(
-                    COMPONENT,
-                    self.ds,
-                    WARNING,
-                    "FailedDelete",
-                    format!("Error deleting: {e}"),
-                );
-                self.failure.get_or_insert(Error::Kube(e));
-            }
+        if let Err(e) = self.pods.delete(pod).await {
+            self.failure.get_or_insert(e);
         }
     }
 }
@@ -325,11 +277,8 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action> {
         max_unavailable = 1;
     }
 
-    let mut sync = PodOps {
-        ctx: &ctx,
-        ds: ds.as_ref(),
-        key: key.clone(),
-        api: Api::namespaced(ctx.client.clone(), &ns),
+    let mut sync = DaemonPods {
+        pods: util::PodControl::new(&ctx, COMPONENT, ds.as_ref(), &key),
         failure: None,
     };
     if synced {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobSpec};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
 use kube::runtime::controller::{Action, Controller};
 use kube::ResourceExt;
 use serde_json::json;
@@ -703,10 +703,10 @@ async fn create_pods(
     meta.finalizers
         .get_or_insert_with(Vec::new)
         .push(TRACKING_FINALIZER.into());
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
-    let (created, err) = util::slow_start(indexes.len(), |i| {
+    let control = util::PodControl::new(ctx, COMPONENT, job.as_ref(), key);
+    let control = &control;
+    let (_, err) = util::slow_start(indexes.len(), |i| {
         let index = indexes[i];
-        let api = api.clone();
         let template = template.clone();
         let owner = owner.clone();
         let name = name.clone();
@@ -731,29 +731,11 @@ async fn create_pods(
                     }
                 }
             }
-            Ok(api.create(&PostParams::default(), &pod).await?)
+            control.create(&pod).await
         }
     })
     .await;
-    ctx.expectations
-        .add(key, created.iter().map(|p| p.name_any()), []);
-    for p in &created {
-        ctx.events.publish(
-            COMPONENT,
-            job.as_ref(),
-            NORMAL,
-            "SuccessfulCreate",
-            format!("Created pod: {}", p.name_any()),
-        );
-    }
     if let Some(e) = err {
-        ctx.events.publish(
-            COMPONENT,
-            job.as_ref(),
-            WARNING,
-            "FailedCreate",
-            format!("Error creating: {e}"),
-        );
         return Err(e);
     }
     Ok(requeue)

@@ -423,6 +423,10 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action> {
                     blocked = monotonic;
                 }
                 Some(p) if monotonic && !healthy(p, min_ready) => blocked = true,
+                // A claim deleted under a live pod is made again, as upstream.
+                Some(p) if p.metadata.deletion_timestamp.is_none() => {
+                    create_claims(&ctx, &set, o).await?
+                }
                 Some(_) => {}
             }
             if blocked {

@@ -212,6 +212,14 @@ fn statefulset_parallel_deletes_claims_when_asked() -> Result<()> {
             .collect();
         Ok((pod_names(c, "sts")? == ["web-0"] && claims == ["data-web-0"]).then_some(()))
     })?;
+    // whenDeleted: Delete: the claims go with the set.
+    c.kubectl(&["delete", "statefulset/web", "-n", "sts"])?;
+    c.wait("set, pods and claims gone", 30, |c| {
+        Ok(
+            (pod_names(c, "sts")?.is_empty() && c.items(&["get", "pvc", "-n", "sts"])?.is_empty())
+                .then_some(()),
+        )
+    })?;
     Ok(())
 }
 
