@@ -245,6 +245,19 @@ fn nodes_of(c: &Cluster) -> Result<Vec<String>> {
     Ok(nodes)
 }
 
+fn daemon_images(c: &Cluster) -> Result<Vec<String>> {
+    let pods = c.items(&["get", "pods", "-n", "ds", "-l", "app=agent"])?;
+    Ok(pods
+        .iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .filter_map(|p| {
+            p["spec"]["containers"][0]["image"]
+                .as_str()
+                .map(String::from)
+        })
+        .collect())
+}
+
 #[test]
 fn daemonset_one_pod_per_eligible_node_and_rolling_update() -> Result<()> {
     let Some(c) = Cluster::start()? else {
@@ -311,16 +324,20 @@ fn daemonset_one_pod_per_eligible_node_and_rolling_update() -> Result<()> {
     let out = rollout_status(&c, "daemonset/agent", "ds")?;
     assert!(out.contains("successfully rolled out"), "{out}");
     c.wait("3 updated pods", 30, |c| {
-        let pods = c.items(&["get", "pods", "-n", "ds", "-l", "app=agent"])?;
-        let images: Vec<&str> = pods
-            .iter()
-            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
-            .filter_map(|p| p["spec"]["containers"][0]["image"].as_str())
-            .collect();
-        Ok((images == ["busybox:2"; 3]).then_some(()))
+        Ok((daemon_images(c)? == ["busybox:2"; 3]).then_some(()))
     })?;
     let history = c.kubectl(&["rollout", "history", "daemonset/agent", "-n", "ds"])?;
     assert!(history.contains('1') && history.contains('2'), "{history}");
+    // The way back surges: a new pod next to the old one, which goes once the new is ready.
+    c.kubectl(&[
+        "patch",
+        "daemonset/agent",
+        "-n",
+        "ds",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"updateStrategy":{"rollingUpdate":{"maxSurge":1,"maxUnavailable":0}}}}"#,
+    ])?;
     c.kubectl(&["rollout", "undo", "daemonset/agent", "-n", "ds"])?;
     let out = rollout_status(&c, "daemonset/agent", "ds")?;
     assert!(out.contains("successfully rolled out"), "{out}");
@@ -329,6 +346,9 @@ fn daemonset_one_pod_per_eligible_node_and_rolling_update() -> Result<()> {
         ds["spec"]["template"]["spec"]["containers"][0]["image"],
         "busybox:1"
     );
+    c.wait("3 pods back on the first template", 30, |c| {
+        Ok((daemon_images(c)? == ["busybox:1"; 3]).then_some(()))
+    })?;
     assert_eq!(count_pods(&c, "ds", "app=agent")?, 3);
     Ok(())
 }
@@ -351,6 +371,7 @@ fn job_pod_failure_and_success_policies() -> Result<()> {
     };
     c.namespace("exit42", Some(Sim::FailWith(42)))?;
     c.namespace("ok", Some(Sim::Succeed))?;
+    c.namespace("exit3", Some(Sim::FailWith(3)))?;
     c.apply(
         r#"
 apiVersion: batch/v1
@@ -378,6 +399,17 @@ spec:
     rules: [{succeededIndexes: "0", succeededCount: 1}]
   template:
     spec: {restartPolicy: Never, containers: [{name: c, image: busybox}]}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: per-index, namespace: exit3}
+spec:
+  completions: 2
+  parallelism: 2
+  completionMode: Indexed
+  backoffLimitPerIndex: 0
+  template:
+    spec: {restartPolicy: Never, containers: [{name: c, image: busybox}]}
 "#,
     )?;
     let (j, failed) = c.wait("strict fails at the first exit code 42", 60, |c| {
@@ -401,5 +433,13 @@ spec:
     assert_eq!(criteria["reason"], "SuccessPolicy");
     assert_eq!(j["status"]["succeeded"], 1);
     assert_eq!(j["status"]["completedIndexes"], "0");
+
+    // backoffLimitPerIndex 0: each index fails at its first failure; the job fails after.
+    let (j, failed) = c.wait("per-index fails", 60, |c| {
+        job_condition(c, "exit3", "per-index", "Failed")
+    })?;
+    assert_eq!(failed["reason"], "FailedIndexes", "{failed}");
+    assert_eq!(j["status"]["failedIndexes"], "0,1");
+    assert_eq!(j["status"]["failed"], 2);
     Ok(())
 }
