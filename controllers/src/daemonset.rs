@@ -281,6 +281,7 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action> {
         pods: util::PodControl::new(&ctx, COMPONENT, ds.as_ref(), &key),
         failure: None,
     };
+    let mut requeue: Option<Duration> = None;
     if synced {
         // Pods for nodes that are gone.
         for (node, ps) in &by_node {
@@ -298,10 +299,28 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action> {
         let mut outdated: Vec<(String, Vec<Arc<Pod>>)> = Vec::new();
         for (node, run, stay) in &eligibility {
             let here = live(node);
-            for p in by_node.get(node).into_iter().flatten() {
-                // A failed daemon pod is replaced.
-                if util::pod_is_terminal(p) && p.metadata.deletion_timestamp.is_none() {
-                    sync.delete(p).await;
+            let failed: Vec<&Arc<Pod>> = by_node
+                .get(node)
+                .into_iter()
+                .flatten()
+                .filter(|p| util::pod_is_terminal(p) && p.metadata.deletion_timestamp.is_none())
+                .collect();
+            if !failed.is_empty() {
+                // A failed daemon pod is replaced, with a per-node backoff (1 s doubling up to
+                // 15 minutes, as upstream) so that a pod the node keeps rejecting does not
+                // loop.
+                let backoff_key = format!("{}/{node}", ds.uid().unwrap_or_default());
+                match failure_backoff(&ctx.pod_failures, &backoff_key, tokio::time::Instant::now())
+                {
+                    Some(wait) => {
+                        requeue = Some(requeue.map_or(wait, |r: Duration| r.min(wait)));
+                        continue;
+                    }
+                    None => {
+                        for p in failed {
+                            sync.delete(p).await;
+                        }
+                    }
                 }
             }
             if *run {
@@ -442,9 +461,44 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action> {
         return Ok(Action::requeue(Duration::from_secs(5)));
     }
     if min_ready > 0 && ready != available {
-        return Ok(Action::requeue(Duration::from_secs(min_ready as u64)));
+        let wait = Duration::from_secs(min_ready as u64);
+        requeue = Some(requeue.map_or(wait, |r| r.min(wait)));
     }
-    Ok(Action::await_change())
+    Ok(requeue.map_or_else(Action::await_change, Action::requeue))
+}
+
+const FAILED_POD_BACKOFF: Duration = Duration::from_secs(1);
+const FAILED_POD_BACKOFF_MAX: Duration = Duration::from_secs(15 * 60);
+
+type FailureTable = std::collections::HashMap<String, (u32, tokio::time::Instant)>;
+
+/// `None` when a failed pod under `key` may be replaced at `now` (which counts one more
+/// failure), else how long to wait.
+fn failure_backoff(
+    table: &std::sync::Mutex<FailureTable>,
+    key: &str,
+    now: tokio::time::Instant,
+) -> Option<Duration> {
+    let mut f = table.lock().unwrap_or_else(|e| e.into_inner());
+    let n = match f.get(key).copied() {
+        Some((n, at)) => {
+            let delay = FAILED_POD_BACKOFF
+                .saturating_mul(1 << n.saturating_sub(1).min(20))
+                .min(FAILED_POD_BACKOFF_MAX);
+            if now < at + delay {
+                return Some(at + delay - now);
+            }
+            // Quiet for twice the longest delay: start over.
+            if now > at + 2 * FAILED_POD_BACKOFF_MAX {
+                0
+            } else {
+                n
+            }
+        }
+        None => 0,
+    };
+    f.insert(key.to_string(), (n + 1, now));
+    None
 }
 
 fn revision_hash(p: &Pod) -> Option<&str> {
@@ -459,6 +513,23 @@ mod tests {
         serde_json::from_value(json!({"metadata": {"name": "n1", "labels": labels},
             "spec": {"taints": taints}}))
         .unwrap_or_default()
+    }
+
+    #[test]
+    fn failed_pod_backoff_doubles() {
+        let table = std::sync::Mutex::default();
+        let t0 = tokio::time::Instant::now();
+        let s = Duration::from_secs;
+        assert_eq!(failure_backoff(&table, "k", t0), None);
+        assert_eq!(
+            failure_backoff(&table, "k", t0 + Duration::from_millis(400)),
+            Some(Duration::from_millis(600))
+        );
+        assert_eq!(failure_backoff(&table, "k", t0 + s(1)), None);
+        assert_eq!(failure_backoff(&table, "k", t0 + s(2)), Some(s(1)));
+        assert_eq!(failure_backoff(&table, "k", t0 + s(3)), None);
+        assert_eq!(failure_backoff(&table, "k", t0 + s(4)), Some(s(3)));
+        assert_eq!(failure_backoff(&table, "other", t0 + s(4)), None);
     }
 
     #[test]

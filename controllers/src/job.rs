@@ -299,7 +299,7 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
         }
     }
     if newly_failed > 0 {
-        let mut f = ctx.job_failures.lock().unwrap_or_else(|e| e.into_inner());
+        let mut f = ctx.pod_failures.lock().unwrap_or_else(|e| e.into_inner());
         let entry = f
             .entry(uid.clone())
             .or_insert((0, tokio::time::Instant::now()));
@@ -573,7 +573,7 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
         }
     } else {
         // Finished: no pod keeps the finalizer; the TTL, when set, deletes the job.
-        ctx.job_failures
+        ctx.pod_failures
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&uid);
@@ -671,7 +671,7 @@ async fn create_pods(
         return Ok(requeue);
     }
     if let Some((n, at)) = ctx
-        .job_failures
+        .pod_failures
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get(&job.uid().unwrap_or_default())

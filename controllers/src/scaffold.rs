@@ -55,8 +55,9 @@ pub struct Context {
     /// The cluster CA (PEM), for `kube-root-ca.crt`.
     pub root_ca: Option<String>,
     pub shutdown: CancellationToken,
-    /// Pod failures per Job uid (count, when the last was seen), for the recreation backoff.
-    pub job_failures: Mutex<HashMap<String, (u32, tokio::time::Instant)>>,
+    /// Pod failures (count, when the last was seen) per Job uid and per DaemonSet uid and
+    /// node, for the pod recreation backoff.
+    pub pod_failures: Mutex<HashMap<String, (u32, tokio::time::Instant)>>,
     failures: Mutex<HashMap<String, u32>>,
 }
 
@@ -77,7 +78,7 @@ impl Context {
             expectations: Expectations::default(),
             root_ca,
             shutdown,
-            job_failures: Mutex::default(),
+            pod_failures: Mutex::default(),
             failures: Mutex::default(),
         }
     }
