@@ -202,36 +202,59 @@ async fn create_claims(ctx: &Context, set: &StatefulSet, ordinal: i32) -> Result
     Ok(())
 }
 
-/// Makes the pod the only owner of its claims before a scale-down deletes it (`whenScaled:
-/// Delete`), so the garbage collector removes them once the pod is gone.
-async fn hand_claims_to_pod(
+/// Puts on the claims of `pod` the owner references the retention policy asks for, as
+/// upstream's `updateClaimOwnerRefForSetAndPod`: the set owns them when `whenDeleted: Delete`,
+/// except for a condemned pod (being scaled away) with `whenScaled: Delete`, whose claims only
+/// the pod owns, so that the garbage collector removes them with it.
+async fn sync_claim_refs(
     ctx: &Context,
     set: &StatefulSet,
     pod: &Pod,
     ordinal: i32,
+    condemned: bool,
 ) -> Result<()> {
     let ns = set.namespace().unwrap_or_default();
     let set_name = set.name_any();
-    let api: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &ns);
+    let (when_deleted, when_scaled) = retention(set);
+    let want_pod = when_scaled && condemned;
+    let want_set = when_deleted && !want_pod;
+    let set_ref = plain_owner_ref(util::controller_owner_ref(set));
     let pod_ref = plain_owner_ref(util::controller_owner_ref(pod));
+    let cache = ctx
+        .informers
+        .get::<PersistentVolumeClaim>()
+        .store()
+        .state_filter(|c| c.metadata.namespace.as_deref() == Some(ns.as_str()));
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &ns);
     for tpl in set
         .spec
         .iter()
         .flat_map(|s| s.volume_claim_templates.iter().flatten())
     {
         let name = claim_name(&tpl.name_any(), &set_name, ordinal);
-        let Some(claim) = util::absent_ok(api.get(&name).await)? else {
+        let Some(claim) = cache
+            .iter()
+            .find(|c| c.metadata.name.as_deref() == Some(name.as_str()))
+        else {
             continue;
         };
-        let set_uid = set.uid().unwrap_or_default();
-        let mut refs = claim.metadata.owner_references.clone().unwrap_or_default();
-        if refs.iter().any(|r| r.uid == pod_ref.uid) && !refs.iter().any(|r| r.uid == set_uid) {
+        let refs = claim.metadata.owner_references.clone().unwrap_or_default();
+        let has = |uid: &str| refs.iter().any(|r| r.uid == uid);
+        if has(&set_ref.uid) == want_set && has(&pod_ref.uid) == want_pod {
             continue;
         }
-        // The pod alone owns it now, so that it goes with the pod.
-        refs.retain(|r| r.uid != set_uid && r.uid != pod_ref.uid);
-        refs.push(pod_ref.clone());
-        util::patch_owner_refs(&api, &name, claim.metadata.uid.as_deref(), refs).await?;
+        let mut new: Vec<OwnerReference> = refs
+            .iter()
+            .filter(|r| r.uid != set_ref.uid && r.uid != pod_ref.uid)
+            .cloned()
+            .collect();
+        if want_set {
+            new.push(set_ref.clone());
+        }
+        if want_pod {
+            new.push(pod_ref.clone());
+        }
+        util::patch_owner_refs(&api, &name, claim.metadata.uid.as_deref(), new).await?;
     }
     Ok(())
 }
@@ -425,7 +448,8 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action> {
                 Some(p) if monotonic && !healthy(p, min_ready) => blocked = true,
                 // A claim deleted under a live pod is made again, as upstream.
                 Some(p) if p.metadata.deletion_timestamp.is_none() => {
-                    create_claims(&ctx, &set, o).await?
+                    create_claims(&ctx, &set, o).await?;
+                    sync_claim_refs(&ctx, &set, p, o, false).await?;
                 }
                 Some(_) => {}
             }
@@ -452,9 +476,7 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action> {
                     blocked = true;
                     break;
                 }
-                if retention(&set).1 {
-                    hand_claims_to_pod(&ctx, &set, p, *o).await?;
-                }
+                sync_claim_refs(&ctx, &set, p, *o, true).await?;
                 delete_pod(&ctx, &set, &key, p).await?;
                 if monotonic {
                     blocked = true;

@@ -178,6 +178,24 @@ fn statefulset_ordered_claims_scale_down_and_partitioned_update() -> Result<()> 
     numbers.sort();
     // The first template's revision was renumbered to 3 by the rollback.
     assert_eq!(numbers, vec![2, 3], "{revisions:?}");
+
+    // A retention policy set later reaches the existing claims of the live pods.
+    c.kubectl(&[
+        "patch",
+        "statefulset/web",
+        "-n",
+        "sts",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"persistentVolumeClaimRetentionPolicy":{"whenDeleted":"Delete"}}}"#,
+    ])?;
+    c.wait("claims owned by the set", 30, |c| {
+        let owned = |claim: &str| -> Result<bool> {
+            let pvc = c.json(&["get", "pvc", claim, "-n", "sts"])?;
+            Ok(pvc["metadata"]["ownerReferences"][0]["kind"] == "StatefulSet")
+        };
+        Ok((owned("data-web-0")? && owned("data-web-1")?).then_some(()))
+    })?;
     Ok(())
 }
 
