@@ -221,6 +221,33 @@ fn statefulset_parallel_deletes_claims_when_asked() -> Result<()> {
         claim["metadata"]["ownerReferences"][0]["kind"],
         "StatefulSet"
     );
+    // OnDelete: a new template reaches a pod only when that pod is deleted.
+    c.kubectl(&[
+        "patch",
+        "statefulset/web",
+        "-n",
+        "sts",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"updateStrategy":{"type":"OnDelete","rollingUpdate":null},
+            "template":{"spec":{"containers":[{"name":"c","image":"busybox:2"}]}}}}"#,
+    ])?;
+    c.wait("new update revision", 30, |c| {
+        let set = c.json(&["get", "statefulset", "web", "-n", "sts"])?;
+        let st = &set["status"];
+        Ok((st["observedGeneration"] == set["metadata"]["generation"]
+            && st["updateRevision"] != st["currentRevision"])
+            .then_some(()))
+    })?;
+    assert_eq!(image_of(&c, "sts", "web-0")?, "busybox:1");
+    c.kubectl(&["delete", "pod", "web-0", "-n", "sts"])?;
+    c.wait("web-0 recreated on the new template", 30, |c| {
+        Ok(image_of(c, "sts", "web-0")
+            .ok()
+            .filter(|i| i == "busybox:2")
+            .map(drop))
+    })?;
+    assert_eq!(image_of(&c, "sts", "web-1")?, "busybox:1");
     c.kubectl(&["scale", "statefulset/web", "-n", "sts", "--replicas=1"])?;
     c.wait("scaled down with its claims", 30, |c| {
         let claims: Vec<String> = c
