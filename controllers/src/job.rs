@@ -260,30 +260,31 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
         if phase(p) == "Succeeded" && !unc_succeeded.contains(&puid) {
             unc_succeeded.insert(puid);
         } else if failed && !unc_failed.contains(&puid) {
-            match failure_policy_action(&spec, p) {
-                Some((PolicyAction::Ignore, _)) => {
-                    ignored.insert(puid);
-                    continue;
-                }
-                Some((PolicyAction::FailIndex, _)) => {
-                    if let Some(i) = index_of(p).filter(|_| indexed) {
-                        failed_indexes.insert(i);
-                    }
-                }
-                _ => {}
+            if let Some((PolicyAction::Ignore, _)) = failure_policy_action(&spec, p) {
+                ignored.insert(puid);
+                continue;
             }
             unc_failed.insert(puid);
             newly_failed += 1;
         }
     }
-    // Any failed pod a FailJob rule matches fails the job (looked at again on every sync, so
-    // a sync that acted on a stale job does not lose it).
-    let fail_job = pods.iter().filter(|p| phase(p) == "Failed").find_map(|p| {
+    // Any failed pod a FailJob rule matches fails the job, one a FailIndex rule matches fails
+    // its index (looked at again on every sync, so that a sync acting on a stale job does
+    // not lose them).
+    let mut fail_job = None;
+    for p in pods.iter().filter(|p| phase(p) == "Failed") {
         match failure_policy_action(&spec, p) {
-            Some((PolicyAction::FailJob, message)) => Some(message),
-            _ => None,
+            Some((PolicyAction::FailJob, message)) => {
+                fail_job.get_or_insert(message);
+            }
+            Some((PolicyAction::FailIndex, _)) if indexed => {
+                if let Some(i) = index_of(p) {
+                    failed_indexes.insert(i);
+                }
+            }
+            _ => {}
         }
-    });
+    }
     // backoffLimitPerIndex: an index whose pods failed more often than allowed fails.
     if let (true, Some(limit)) = (indexed, spec.backoff_limit_per_index) {
         let mut per_index: std::collections::BTreeMap<i32, i32> = Default::default();

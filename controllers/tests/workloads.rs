@@ -452,7 +452,9 @@ spec:
   completions: 2
   parallelism: 2
   completionMode: Indexed
-  backoffLimitPerIndex: 0
+  backoffLimitPerIndex: 1
+  podFailurePolicy:
+    rules: [{action: FailIndex, onExitCodes: {operator: In, values: [3]}}]
   template:
     spec: {restartPolicy: Never, containers: [{name: c, image: busybox}]}
 "#,
@@ -479,7 +481,8 @@ spec:
     assert_eq!(j["status"]["succeeded"], 1);
     assert_eq!(j["status"]["completedIndexes"], "0");
 
-    // backoffLimitPerIndex 0: each index fails at its first failure; the job fails after.
+    // FailIndex: each index fails at its first failure (not after backoffLimitPerIndex 1
+    // more); the job fails once no index is left.
     let (j, failed) = c.wait("per-index fails", 60, |c| {
         job_condition(c, "exit3", "per-index", "Failed")
     })?;
