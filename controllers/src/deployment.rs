@@ -64,21 +64,6 @@ pub fn controller(ctx: &Arc<Context>) -> BoxFuture<'static, ()> {
     run_controller(COMPONENT, c, ctx.clone(), reconcile)
 }
 
-/// FNV-1a, 32 bits.
-fn fnv32a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5u32, |h, b| {
-        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
-    })
-}
-
-/// Upstream's `rand.SafeEncodeString`: no vowels, no look-alikes.
-fn safe_encode(s: &str) -> String {
-    const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    s.bytes()
-        .map(|b| ALPHANUMS[usize::from(b) % ALPHANUMS.len()] as char)
-        .collect()
-}
-
 /// `pod-template-hash`: FNV-32a of the template (and the collision count), written as
 /// upstream's `ComputeHash` writes it.
 pub fn template_hash(template: &PodTemplateSpec, collision_count: Option<i32>) -> String {
@@ -86,7 +71,7 @@ pub fn template_hash(template: &PodTemplateSpec, collision_count: Option<i32>) -
     if let Some(c) = collision_count {
         bytes.extend_from_slice(&(c as u32).to_le_bytes());
     }
-    safe_encode(&fnv32a(&bytes).to_string())
+    util::safe_encode(&util::fnv32a(&bytes).to_string())
 }
 
 /// The template without its `pod-template-hash` label, for comparisons.
@@ -846,7 +831,7 @@ mod tests {
 
     #[test]
     fn hashing_and_fenceposts() {
-        assert_eq!(safe_encode("0"), "4");
+        assert_eq!(util::safe_encode("0"), "4");
         let t = PodTemplateSpec::default();
         assert_eq!(template_hash(&t, None), template_hash(&t, None));
         assert_ne!(template_hash(&t, None), template_hash(&t, Some(1)));

@@ -1,6 +1,8 @@
 //! The Job controller: runs pods until `completions` succeed (NonIndexed or Indexed), with
 //! `parallelism`, `backoffLimit` and exponential recreation backoff, `activeDeadlineSeconds`,
-//! `suspend`, `ttlSecondsAfterFinished`, and counts finished pods exactly once through the
+//! `suspend`, `ttlSecondsAfterFinished`, `podFailurePolicy` (FailJob, Ignore, Count,
+//! FailIndex), `successPolicy`, `backoffLimitPerIndex`/`maxFailedIndexes`, and counts
+//! finished pods exactly once through the
 //! `batch.kubernetes.io/job-tracking` finalizer and `status.uncountedTerminatedPods`, as
 //! upstream's `pkg/controller/job`.
 
@@ -9,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use k8s_openapi::api::batch::v1::{Job, JobCondition};
+use k8s_openapi::api::batch::v1::{Job, JobCondition, JobSpec};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
 use kube::runtime::controller::{Action, Controller};
 use kube::ResourceExt;
 use serde_json::json;
@@ -98,6 +100,91 @@ fn new_condition(type_: &str, reason: &str, message: &str) -> serde_json::Value 
         "lastProbeTime": now, "lastTransitionTime": now})
 }
 
+/// What a `podFailurePolicy` rule says about a failed pod.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum PolicyAction {
+    FailJob,
+    FailIndex,
+    Ignore,
+    Count,
+}
+
+/// The action of the first `podFailurePolicy` rule matching the failed pod `p`, with the
+/// message upstream writes on the `FailureTarget` condition.
+fn failure_policy_action(spec: &JobSpec, p: &Pod) -> Option<(PolicyAction, String)> {
+    let policy = spec.pod_failure_policy.as_ref()?;
+    let ns = p.namespace().unwrap_or_default();
+    let pod = p.name_any();
+    let status = p.status.clone().unwrap_or_default();
+    for (i, rule) in policy.rules.iter().enumerate() {
+        let action = match rule.action.as_str() {
+            "FailJob" => PolicyAction::FailJob,
+            "FailIndex" => PolicyAction::FailIndex,
+            "Ignore" => PolicyAction::Ignore,
+            "Count" => PolicyAction::Count,
+            _ => continue,
+        };
+        if let Some(req) = &rule.on_exit_codes {
+            let exited = status
+                .init_container_statuses
+                .iter()
+                .flatten()
+                .chain(status.container_statuses.iter().flatten())
+                .filter(|c| req.container_name.as_ref().is_none_or(|n| *n == c.name))
+                .find_map(|c| {
+                    let code = c.state.as_ref()?.terminated.as_ref()?.exit_code;
+                    let listed = req.values.contains(&code);
+                    let hit = code != 0
+                        && match req.operator.as_str() {
+                            "In" => listed,
+                            "NotIn" => !listed,
+                            _ => false,
+                        };
+                    hit.then(|| (c.name.clone(), code))
+                });
+            if let Some((container, code)) = exited {
+                let message = format!(
+                    "Container {container} for pod {ns}/{pod} failed with exit code {code} matching {} rule at index {i}",
+                    rule.action
+                );
+                return Some((action, message));
+            }
+        }
+        for pattern in rule.on_pod_conditions.iter().flatten() {
+            let hit = status.conditions.iter().flatten().any(|c| {
+                c.type_ == pattern.type_ && c.status == pattern.status.as_deref().unwrap_or("True")
+            });
+            if hit {
+                let message = format!(
+                    "Pod {ns}/{pod} has condition {} matching {} rule at index {i}",
+                    pattern.type_, rule.action
+                );
+                return Some((action, message));
+            }
+        }
+    }
+    None
+}
+
+/// The index of the first `successPolicy` rule the completed indexes satisfy.
+fn success_policy_match(spec: &JobSpec, completed: &BTreeSet<i32>) -> Option<usize> {
+    if spec.completion_mode.as_deref() != Some("Indexed") {
+        return None;
+    }
+    let all: BTreeSet<i32> = (0..spec.completions.unwrap_or(0)).collect();
+    spec.success_policy.as_ref()?.rules.iter().position(|rule| {
+        let set = rule
+            .succeeded_indexes
+            .as_deref()
+            .map_or_else(|| all.clone(), parse_indexes);
+        let done = set.intersection(completed).count() as i32;
+        match rule.succeeded_count {
+            Some(n) => done >= n,
+            None => rule.succeeded_indexes.is_some() && set.is_subset(completed),
+        }
+    })
+}
+
 async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
     let ns = job.namespace().unwrap_or_default();
     let name = job.name_any();
@@ -161,6 +248,11 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
         .into_iter()
         .collect();
     let mut newly_failed = 0u32;
+    let indexed = spec.completion_mode.as_deref() == Some("Indexed");
+    let mut failed_indexes: BTreeSet<i32> =
+        parse_indexes(status.failed_indexes.as_deref().unwrap_or(""));
+    // Failed pods the failure policy ignores: not counted, their finalizer still dropped.
+    let mut ignored: BTreeSet<String> = BTreeSet::new();
     for p in pods.iter().filter(|p| has_finalizer(p)) {
         let Some(puid) = p.uid() else { continue };
         let failed = phase(p) == "Failed"
@@ -168,12 +260,47 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
         if phase(p) == "Succeeded" && !unc_succeeded.contains(&puid) {
             unc_succeeded.insert(puid);
         } else if failed && !unc_failed.contains(&puid) {
+            if let Some((PolicyAction::Ignore, _)) = failure_policy_action(&spec, p) {
+                ignored.insert(puid);
+                continue;
+            }
             unc_failed.insert(puid);
             newly_failed += 1;
         }
     }
+    // Any failed pod a FailJob rule matches fails the job, one a FailIndex rule matches fails
+    // its index (looked at again on every sync, so that a sync acting on a stale job does
+    // not lose them).
+    let mut fail_job = None;
+    for p in pods.iter().filter(|p| phase(p) == "Failed") {
+        match failure_policy_action(&spec, p) {
+            Some((PolicyAction::FailJob, message)) => {
+                fail_job.get_or_insert(message);
+            }
+            Some((PolicyAction::FailIndex, _)) if indexed => {
+                if let Some(i) = index_of(p) {
+                    failed_indexes.insert(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    // backoffLimitPerIndex: an index whose pods failed more often than allowed fails.
+    if let (true, Some(limit)) = (indexed, spec.backoff_limit_per_index) {
+        let mut per_index: std::collections::BTreeMap<i32, i32> = Default::default();
+        for p in pods.iter().filter(|p| phase(p) == "Failed") {
+            if let Some(i) = index_of(p) {
+                *per_index.entry(i).or_insert(0) += 1;
+            }
+        }
+        for (i, n) in per_index {
+            if n > limit {
+                failed_indexes.insert(i);
+            }
+        }
+    }
     if newly_failed > 0 {
-        let mut f = ctx.job_failures.lock().unwrap_or_else(|e| e.into_inner());
+        let mut f = ctx.pod_failures.lock().unwrap_or_else(|e| e.into_inner());
         let entry = f
             .entry(uid.clone())
             .or_insert((0, tokio::time::Instant::now()));
@@ -203,10 +330,9 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
     let mut failed = status.failed.unwrap_or(0);
     let mut completed: BTreeSet<i32> =
         parse_indexes(status.completed_indexes.as_deref().unwrap_or(""));
-    let indexed = spec.completion_mode.as_deref() == Some("Indexed");
     for p in pods.iter().filter(|p| has_finalizer(p)) {
         let puid = p.uid().unwrap_or_default();
-        if unc_succeeded.contains(&puid) || unc_failed.contains(&puid) {
+        if unc_succeeded.contains(&puid) || unc_failed.contains(&puid) || ignored.contains(&puid) {
             let kept: Vec<&String> = p
                 .finalizers()
                 .iter()
@@ -270,7 +396,17 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
     let mut completion_time = status.completion_time.clone();
     let mut requeue: Option<Duration> = None;
 
-    let backoff_limit = spec.backoff_limit.unwrap_or(6);
+    // With a per-index limit the job-wide one is unbounded unless set, as upstream.
+    let backoff_limit = spec
+        .backoff_limit
+        .unwrap_or(if spec.backoff_limit_per_index.is_some() {
+            i32::MAX
+        } else {
+            6
+        });
+    let finished_indexes = completions
+        .is_some_and(|c| (0..c).all(|i| completed.contains(&i) || failed_indexes.contains(&i)));
+    let success_rule = success_policy_match(&spec, &completed);
     let deadline_exceeded = spec
         .active_deadline_seconds
         .zip(start_time.as_ref())
@@ -281,7 +417,31 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
     };
     if finished.is_none() {
         if !has(&conditions, "FailureTarget") && !has(&conditions, "SuccessCriteriaMet") {
-            if failed > backoff_limit {
+            if let Some(message) = fail_job {
+                conditions.push(new_condition("FailureTarget", "PodFailurePolicy", &message));
+            } else if spec
+                .max_failed_indexes
+                .is_some_and(|m| failed_indexes.len() as i32 > m)
+            {
+                conditions.push(new_condition(
+                    "FailureTarget",
+                    "MaxFailedIndexesExceeded",
+                    "Job has exceeded the specified maximal number of failed indexes",
+                ));
+            } else if let Some(rule) = success_rule {
+                conditions.push(new_condition(
+                    "SuccessCriteriaMet",
+                    "SuccessPolicy",
+                    &format!("Matched rules at index {rule}"),
+                ));
+            } else if indexed && !failed_indexes.is_empty() && finished_indexes && active.is_empty()
+            {
+                conditions.push(new_condition(
+                    "FailureTarget",
+                    "FailedIndexes",
+                    "Job has failed indexes",
+                ));
+            } else if failed > backoff_limit {
                 conditions.push(new_condition(
                     "FailureTarget",
                     "BackoffLimitExceeded",
@@ -339,10 +499,17 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
             }
         } else if succeeding {
             if active.is_empty() {
+                let criteria = conditions
+                    .iter()
+                    .find(|c| c["type"] == "SuccessCriteriaMet")
+                    .cloned()
+                    .unwrap_or_default();
                 conditions.push(new_condition(
                     "Complete",
-                    "CompletionsReached",
-                    "Reached expected number of succeeded pods",
+                    criteria["reason"].as_str().unwrap_or("CompletionsReached"),
+                    criteria["message"]
+                        .as_str()
+                        .unwrap_or("Reached expected number of succeeded pods"),
                 ));
                 completion_time = Some(util::now());
                 ctx.events.publish(
@@ -393,6 +560,7 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
                     &key,
                     &active,
                     &completed,
+                    &failed_indexes,
                     succeeded,
                     parallelism,
                     indexed,
@@ -406,7 +574,7 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
         }
     } else {
         // Finished: no pod keeps the finalizer; the TTL, when set, deletes the job.
-        ctx.job_failures
+        ctx.pod_failures
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&uid);
@@ -436,6 +604,11 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
         "startTime": start_time,
         "completionTime": completion_time,
         "completedIndexes": if indexed { Some(format_indexes(&completed)) } else { None },
+        "failedIndexes": if (indexed && spec.backoff_limit_per_index.is_some()) || !failed_indexes.is_empty() {
+            Some(format_indexes(&failed_indexes))
+        } else {
+            None
+        },
         "uncountedTerminatedPods": {"succeeded": unc_succeeded, "failed": unc_failed},
         "conditions": conditions,
     });
@@ -473,6 +646,7 @@ async fn create_pods(
     key: &str,
     active: &[&Arc<Pod>],
     completed: &BTreeSet<i32>,
+    failed_indexes: &BTreeSet<i32>,
     succeeded: i32,
     parallelism: i32,
     indexed: bool,
@@ -482,7 +656,7 @@ async fn create_pods(
     let ns = job.namespace().unwrap_or_default();
     let name = job.name_any();
     let want = match spec.completions {
-        Some(c) => parallelism.min(c - succeeded),
+        Some(c) => parallelism.min(c - succeeded - failed_indexes.len() as i32),
         None if succeeded > 0 => 0,
         None => parallelism,
     }
@@ -498,7 +672,7 @@ async fn create_pods(
         return Ok(requeue);
     }
     if let Some((n, at)) = ctx
-        .job_failures
+        .pod_failures
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get(&job.uid().unwrap_or_default())
@@ -515,7 +689,9 @@ async fn create_pods(
     let indexes: Vec<Option<i32>> = if indexed {
         let running: BTreeSet<i32> = active.iter().filter_map(|p| index_of(p)).collect();
         (0..spec.completions.unwrap_or(0))
-            .filter(|i| !completed.contains(i) && !running.contains(i))
+            .filter(|i| {
+                !completed.contains(i) && !running.contains(i) && !failed_indexes.contains(i)
+            })
             .take(want - active.len())
             .map(Some)
             .collect()
@@ -528,10 +704,10 @@ async fn create_pods(
     meta.finalizers
         .get_or_insert_with(Vec::new)
         .push(TRACKING_FINALIZER.into());
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
-    let (created, err) = util::slow_start(indexes.len(), |i| {
+    let control = util::PodControl::new(ctx, COMPONENT, job.as_ref(), key);
+    let control = &control;
+    let (_, err) = util::slow_start(indexes.len(), |i| {
         let index = indexes[i];
-        let api = api.clone();
         let template = template.clone();
         let owner = owner.clone();
         let name = name.clone();
@@ -556,29 +732,11 @@ async fn create_pods(
                     }
                 }
             }
-            Ok(api.create(&PostParams::default(), &pod).await?)
+            control.create(&pod).await
         }
     })
     .await;
-    ctx.expectations
-        .add(key, created.iter().map(|p| p.name_any()), []);
-    for p in &created {
-        ctx.events.publish(
-            COMPONENT,
-            job.as_ref(),
-            NORMAL,
-            "SuccessfulCreate",
-            format!("Created pod: {}", p.name_any()),
-        );
-    }
     if let Some(e) = err {
-        ctx.events.publish(
-            COMPONENT,
-            job.as_ref(),
-            WARNING,
-            "FailedCreate",
-            format!("Error creating: {e}"),
-        );
         return Err(e);
     }
     Ok(requeue)

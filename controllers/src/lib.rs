@@ -8,10 +8,12 @@
 
 pub mod cron;
 pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 pub mod events;
 pub mod gc;
+pub mod history;
 pub mod informer;
 pub mod job;
 pub mod leader;
@@ -19,6 +21,7 @@ pub mod metrics;
 pub mod replicaset;
 pub mod scaffold;
 pub mod serviceaccount;
+pub mod statefulset;
 pub mod util;
 
 use std::net::SocketAddr;
@@ -35,6 +38,8 @@ pub use scaffold::{Context, Error};
 pub const CONTROLLERS: &[&str] = &[
     "replicaset-controller",
     "deployment-controller",
+    "statefulset-controller",
+    "daemonset-controller",
     "garbage-collector-controller",
     "job-controller",
     "cronjob-controller",

@@ -8,13 +8,12 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::ResourceExt;
 use serde_json::json;
 
-use crate::events::{NORMAL, WARNING};
-use crate::scaffold::{run_controller, Context, Error, Result};
+use crate::scaffold::{run_controller, Context, Result};
 use crate::util;
 
 const COMPONENT: &str = "replicaset-controller";
@@ -76,7 +75,6 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action> {
     let spec = rs.spec.clone().unwrap_or_default();
     let replicas = spec.replicas.unwrap_or(1).max(0) as usize;
     let min_ready = spec.min_ready_seconds.unwrap_or(0);
-    let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
 
     let in_ns = ctx
         .informers
@@ -103,6 +101,7 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action> {
     )
     .await?;
 
+    let control = util::PodControl::new(&ctx, COMPONENT, rs.as_ref(), &key);
     let mut failure = None;
     if synced && rs.metadata.deletion_timestamp.is_none() {
         let diff = pods.len() as i64 - replicas as i64;
@@ -110,62 +109,14 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action> {
             let count = (diff.unsigned_abs() as usize).min(BURST_REPLICAS);
             let template = spec.template.clone().unwrap_or_default();
             let pod = util::pod_from_template(&template, &ns, &format!("{name}-"), owner.clone())?;
-            let (created, err) = util::slow_start(count, |_| {
-                let api = pods_api.clone();
-                let pod = pod.clone();
-                async move { Ok(api.create(&PostParams::default(), &pod).await?) }
-            })
-            .await;
-            ctx.expectations
-                .add(&key, created.iter().map(|p| p.name_any()), []);
-            for p in &created {
-                ctx.events.publish(
-                    COMPONENT,
-                    rs.as_ref(),
-                    NORMAL,
-                    "SuccessfulCreate",
-                    format!("Created pod: {}", p.name_any()),
-                );
-            }
-            if let Some(e) = err {
-                ctx.events.publish(
-                    COMPONENT,
-                    rs.as_ref(),
-                    WARNING,
-                    "FailedCreate",
-                    format!("Error creating: {e}"),
-                );
-                failure = Some(e);
-            }
+            let (_, err) = util::slow_start(count, |_| control.create(&pod)).await;
+            failure = err;
         } else if diff > 0 {
             let count = (diff as usize).min(BURST_REPLICAS);
             pods.sort_by(|a, b| deletion_rank(a, b));
-            let victims: Vec<_> = pods.iter().take(count).cloned().collect();
-            ctx.expectations
-                .add(&key, [], victims.iter().filter_map(|p| p.uid()));
-            for p in victims {
-                match pods_api
-                    .delete(&p.name_any(), &DeleteParams::default())
-                    .await
-                {
-                    Ok(_) => ctx.events.publish(
-                        COMPONENT,
-                        rs.as_ref(),
-                        NORMAL,
-                        "SuccessfulDelete",
-                        format!("Deleted pod: {}", p.name_any()),
-                    ),
-                    Err(kube::Error::Api(s)) if s.code == 404 => {}
-                    Err(e) => {
-                        ctx.events.publish(
-                            COMPONENT,
-                            rs.as_ref(),
-                            WARNING,
-                            "FailedDelete",
-                            format!("Error deleting: {e}"),
-                        );
-                        failure.get_or_insert(Error::Kube(e));
-                    }
+            for p in pods.iter().take(count) {
+                if let Err(e) = control.delete(p).await {
+                    failure.get_or_insert(e);
                 }
             }
         }

@@ -55,8 +55,9 @@ pub struct Context {
     /// The cluster CA (PEM), for `kube-root-ca.crt`.
     pub root_ca: Option<String>,
     pub shutdown: CancellationToken,
-    /// Pod failures per Job uid (count, when the last was seen), for the recreation backoff.
-    pub job_failures: Mutex<HashMap<String, (u32, tokio::time::Instant)>>,
+    /// Pod failures (count, when the last was seen) per Job uid and per DaemonSet uid and
+    /// node, for the pod recreation backoff.
+    pub pod_failures: Mutex<HashMap<String, (u32, tokio::time::Instant)>>,
     failures: Mutex<HashMap<String, u32>>,
 }
 
@@ -77,7 +78,7 @@ impl Context {
             expectations: Expectations::default(),
             root_ca,
             shutdown,
-            job_failures: Mutex::default(),
+            pod_failures: Mutex::default(),
             failures: Mutex::default(),
         }
     }
@@ -158,9 +159,11 @@ where
 /// Starts every enabled controller and runs them until `shutdown`.
 pub async fn run_all(ctx: Arc<Context>, shutdown: CancellationToken) -> anyhow::Result<()> {
     type Builder = fn(&Arc<Context>) -> BoxFuture<'static, ()>;
-    let all: [(&str, Builder); 9] = [
+    let all: [(&str, Builder); 11] = [
         ("replicaset-controller", crate::replicaset::controller),
         ("deployment-controller", crate::deployment::controller),
+        ("statefulset-controller", crate::statefulset::controller),
+        ("daemonset-controller", crate::daemonset::controller),
         ("garbage-collector-controller", crate::gc::controller),
         ("job-controller", crate::job::controller),
         ("cronjob-controller", crate::cronjob::controller),

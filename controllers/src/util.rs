@@ -10,14 +10,15 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference, Time};
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::Resource;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::scaffold::{Error, Result};
+use crate::events::{NORMAL, WARNING};
+use crate::scaffold::{Context, Error, Result};
 
 /// PEM armour around DER bytes.
 pub fn pem_encode(label: &str, der: &[u8]) -> String {
@@ -133,10 +134,15 @@ where
     }
 }
 
+/// Succeeded or Failed.
+pub fn pod_is_terminal(pod: &Pod) -> bool {
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    matches!(phase, Some("Succeeded" | "Failed"))
+}
+
 /// Not terminal and not being deleted.
 pub fn pod_is_active(pod: &Pod) -> bool {
-    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-    pod.metadata.deletion_timestamp.is_none() && !matches!(phase, Some("Succeeded" | "Failed"))
+    pod.metadata.deletion_timestamp.is_none() && !pod_is_terminal(pod)
 }
 
 /// The `Ready` condition's time of becoming true, if the pod is ready.
@@ -244,11 +250,115 @@ impl Expectations {
         false
     }
 
+    /// Stops waiting for the given creations (by name) and deletions (by uid), which failed.
+    pub fn lower(
+        &self,
+        key: &str,
+        creates: impl IntoIterator<Item = String>,
+        deletes: impl IntoIterator<Item = String>,
+    ) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = p.get_mut(key) {
+            for c in creates {
+                entry.creates.remove(&c);
+            }
+            for d in deletes {
+                entry.deletes.remove(&d);
+            }
+        }
+    }
+
     pub fn forget(&self, key: &str) {
         self.pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
+    }
+}
+
+/// Creates and deletes the pods of one owner, recording each as an expectation (under the
+/// owner's key) and as an Event on the owner, as upstream's `RealPodControl`.
+pub struct PodControl<'a, K> {
+    pub ctx: &'a Context,
+    pub component: &'static str,
+    pub owner: &'a K,
+    pub key: &'a str,
+    pub api: Api<Pod>,
+}
+
+impl<K: Resource<DynamicType = ()>> PodControl<'_, K> {
+    pub fn new<'a>(
+        ctx: &'a Context,
+        component: &'static str,
+        owner: &'a K,
+        key: &'a str,
+    ) -> PodControl<'a, K> {
+        let ns = owner.meta().namespace.clone().unwrap_or_default();
+        PodControl {
+            ctx,
+            component,
+            owner,
+            key,
+            api: Api::namespaced(ctx.client.clone(), &ns),
+        }
+    }
+
+    pub async fn create(&self, pod: &Pod) -> Result<Pod> {
+        match self.api.create(&PostParams::default(), pod).await {
+            Ok(p) => {
+                let name = p.metadata.name.clone().unwrap_or_default();
+                self.ctx.expectations.add(self.key, [name.clone()], []);
+                self.ctx.events.publish(
+                    self.component,
+                    self.owner,
+                    NORMAL,
+                    "SuccessfulCreate",
+                    format!("Created pod: {name}"),
+                );
+                Ok(p)
+            }
+            Err(e) => {
+                self.ctx.events.publish(
+                    self.component,
+                    self.owner,
+                    WARNING,
+                    "FailedCreate",
+                    format!("Error creating: {e}"),
+                );
+                Err(Error::Kube(e))
+            }
+        }
+    }
+
+    /// Deletes `pod` (one already gone is fine).
+    pub async fn delete(&self, pod: &Pod) -> Result<()> {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let uid = pod.metadata.uid.clone();
+        self.ctx.expectations.add(self.key, [], uid.clone());
+        match self.api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => {
+                self.ctx.events.publish(
+                    self.component,
+                    self.owner,
+                    NORMAL,
+                    "SuccessfulDelete",
+                    format!("Deleted pod: {name}"),
+                );
+                Ok(())
+            }
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => {
+                self.ctx.expectations.lower(self.key, [], uid);
+                self.ctx.events.publish(
+                    self.component,
+                    self.owner,
+                    WARNING,
+                    "FailedDelete",
+                    format!("Error deleting: {e}"),
+                );
+                Err(Error::Kube(e))
+            }
+        }
     }
 }
 
@@ -372,6 +482,21 @@ where
         batch *= 2;
     }
     (done, None)
+}
+
+/// FNV-1a, 32 bits.
+pub fn fnv32a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// Upstream's `rand.SafeEncodeString`: no vowels, no look-alikes.
+pub fn safe_encode(s: &str) -> String {
+    const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    s.bytes()
+        .map(|b| ALPHANUMS[usize::from(b) % ALPHANUMS.len()] as char)
+        .collect()
 }
 
 /// Sorts newest first by creation time, then name.
