@@ -192,6 +192,9 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
     let key = format!("{COMPONENT}/{ns}/{name}");
     let spec = job.spec.clone().unwrap_or_default();
     let status = job.status.clone().unwrap_or_default();
+    // Status writes carry the resourceVersion this sync read, so a sync working from a stale
+    // cached Job gets a conflict (and is retried) instead of overwriting newer counts.
+    let mut rv = job.resource_version();
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
 
@@ -322,9 +325,12 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
             .collect(),
     );
     if before != (unc_succeeded.clone(), unc_failed.clone()) {
-        let patch = json!({"status": {"uncountedTerminatedPods": {"succeeded": unc_succeeded, "failed": unc_failed}}});
-        jobs.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        let patch = json!({"metadata": {"resourceVersion": rv},
+                           "status": {"uncountedTerminatedPods": {"succeeded": unc_succeeded, "failed": unc_failed}}});
+        let patched = jobs
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
+        rv = patched.resource_version();
     }
     let mut succeeded = status.succeeded.unwrap_or(0);
     let mut failed = status.failed.unwrap_or(0);
@@ -629,7 +635,7 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
             jobs.patch_status(
                 &name,
                 &PatchParams::default(),
-                &Patch::Merge(&json!({"status": new_status})),
+                &Patch::Merge(&json!({"metadata": {"resourceVersion": rv}, "status": new_status})),
             )
             .await,
         )?;
