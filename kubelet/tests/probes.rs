@@ -308,7 +308,11 @@ async fn deadlines_pull_policies_failed_hooks_and_resource_fields() -> Result<()
             let events = node.event_reasons("hookfail").await?;
             Ok(events
                 .iter()
-                .any(|(r, _)| r == "FailedPostStartHook")
+                .any(|(r, m)| {
+                    r == "FailedPostStartHook"
+                        && m.starts_with("Exec lifecycle hook ([sh -c exit 7]) for Container \"c\"")
+                        && m.contains("failed - error: command 'sh -c exit 7' exited with 7: ")
+                })
                 .then_some(events))
         })
         .await?;

@@ -284,7 +284,13 @@ async fn grpc_check(host: &str, port: u16, service: &str, timeout: Duration) -> 
     }
 }
 
-async fn exec(cmd: &[String], target: &Target, timeout: Duration) -> Result<(), String> {
+/// Runs a command in the container: its exit code and combined output, or why it did not run
+/// to completion.
+async fn exec_output(
+    cmd: &[String],
+    target: &Target,
+    timeout: Duration,
+) -> Result<(i32, String), String> {
     let secs = timeout.as_secs().max(1) as i64;
     let call = target
         .cri
@@ -303,12 +309,17 @@ async fn exec(cmd: &[String], target: &Target, timeout: Duration) -> Result<(), 
             Ok(Err(e)) => return Err(e.to_string()),
             Err(_) => return Err(timed_out()),
         };
-    if resp.exit_code == 0 {
-        return Ok(());
-    }
     let mut output = String::from_utf8_lossy(&resp.stdout).into_owned();
     output.push_str(&String::from_utf8_lossy(&resp.stderr));
-    Err(output)
+    Ok((resp.exit_code, output))
+}
+
+/// An exec probe: success on exit code 0, else the output is the failure.
+async fn exec(cmd: &[String], target: &Target, timeout: Duration) -> Result<(), String> {
+    match exec_output(cmd, target, timeout).await? {
+        (0, _) => Ok(()),
+        (_, output) => Err(output),
+    }
 }
 
 /// Runs an action once; `Err` carries upstream's failure output.
@@ -347,9 +358,28 @@ pub async fn run_hook(
     let Some(action) = hook_action(hook) else {
         return Ok(());
     };
-    let result = match tokio::time::timeout(limit, run(&action, target, limit)).await {
-        Ok(r) => r,
-        Err(_) => Err(format!("timed out after {}s", limit.as_secs())),
+    let timed_out = || format!("timed out after {}s", limit.as_secs());
+    // Exec hooks report the exit code and output apart, as upstream's message does.
+    let (result, output) = match &action {
+        Action::Exec(cmd) => {
+            let ran = tokio::time::timeout(limit, exec_output(cmd, target, limit)).await;
+            match ran {
+                Ok(Ok((0, _))) => (Ok(()), String::new()),
+                Ok(Ok((code, output))) => (
+                    Err(format!(
+                        "command '{}' exited with {code}: {output}",
+                        cmd.join(" ")
+                    )),
+                    output,
+                ),
+                Ok(Err(e)) => (Err(e), String::new()),
+                Err(_) => (Err(timed_out()), String::new()),
+            }
+        }
+        _ => match tokio::time::timeout(limit, run(&action, target, limit)).await {
+            Ok(r) => (r, String::new()),
+            Err(_) => (Err(timed_out()), String::new()),
+        },
     };
     let Err(error) = result else {
         return Ok(());
@@ -364,7 +394,7 @@ pub async fn run_hook(
     let container = &target.container.name;
     Err(match &action {
         Action::Exec(cmd) => format!(
-            "Exec lifecycle hook ({cmd:?}) for Container {container:?} in Pod {pod_name:?} failed - error: command '{}' exited with non-zero status, message: {error:?}",
+            "Exec lifecycle hook ([{}]) for Container {container:?} in Pod {pod_name:?} failed - error: {error}, message: {output:?}",
             cmd.join(" ")
         ),
         Action::Http(h) => format!(
