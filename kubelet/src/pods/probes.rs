@@ -153,6 +153,32 @@ fn http_client() -> Result<&'static reqwest::Client, String> {
         .map_err(Clone::clone)
 }
 
+/// A socket error as Go's net package words it ("connection refused", ...).
+fn go_io_error(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::ConnectionRefused => "connection refused".into(),
+        ErrorKind::ConnectionReset => "connection reset by peer".into(),
+        ErrorKind::HostUnreachable => "no route to host".into(),
+        ErrorKind::NetworkUnreachable => "network is unreachable".into(),
+        ErrorKind::TimedOut => "i/o timeout".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// The innermost I/O error of an error chain.
+fn io_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    let mut found = None;
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = current {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            found = Some(io);
+        }
+        current = c.source();
+    }
+    found
+}
+
 /// The full chain of an error, as Go prints wrapped errors.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -165,13 +191,18 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-async fn http_get(h: &HTTPGetAction, target: &Target, timeout: Duration) -> Result<(), String> {
-    let port = resolve_port(&h.port, &target.container)?;
+async fn http_get(
+    h: &HTTPGetAction,
+    container: &Container,
+    pod_ip: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let port = resolve_port(&h.port, container)?;
     let host = h
         .host
         .clone()
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| target.pod_ip.clone());
+        .unwrap_or_else(|| pod_ip.to_string());
     let scheme = h.scheme.as_deref().unwrap_or("HTTP").to_ascii_lowercase();
     let path = h.path.clone().unwrap_or_default();
     let path = if path.starts_with('/') {
@@ -188,10 +219,17 @@ async fn http_get(h: &HTTPGetAction, target: &Target, timeout: Duration) -> Resu
     for header in h.http_headers.iter().flatten() {
         req = req.header(header.name.as_str(), header.value.as_str());
     }
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| format!("Get {url:?}: {}", error_chain(&e)))?;
+    let addr = host_port(&host, port);
+    let resp = req.send().await.map_err(|e| {
+        let cause = if e.is_timeout() {
+            "context deadline exceeded (Client.Timeout exceeded while awaiting headers)".into()
+        } else if let (true, Some(io)) = (e.is_connect(), io_cause(&e)) {
+            format!("dial tcp {addr}: connect: {}", go_io_error(io))
+        } else {
+            error_chain(&e)
+        };
+        format!("Get {url:?}: {cause}")
+    })?;
     let code = resp.status().as_u16();
     if (200..400).contains(&code) {
         Ok(())
@@ -204,7 +242,7 @@ async fn tcp_connect(host: &str, port: u16, timeout: Duration) -> Result<(), Str
     let addr = host_port(host, port);
     match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&addr)).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(format!("dial tcp {addr}: connect: {e}")),
+        Ok(Err(e)) => Err(format!("dial tcp {addr}: connect: {}", go_io_error(&e))),
         Err(_) => Err(format!("dial tcp {addr}: i/o timeout")),
     }
 }
@@ -326,7 +364,7 @@ async fn exec(cmd: &[String], target: &Target, timeout: Duration) -> Result<(), 
 async fn run(action: &Action, target: &Target, timeout: Duration) -> Result<(), String> {
     match action {
         Action::Exec(cmd) => exec(cmd, target, timeout).await,
-        Action::Http(h) => http_get(h, target, timeout).await,
+        Action::Http(h) => http_get(h, &target.container, &target.pod_ip, timeout).await,
         Action::Tcp { host, port } => {
             let port = resolve_port(port, &target.container)?;
             let host = host
@@ -624,11 +662,23 @@ mod tests {
         assert_eq!(tcp_connect("127.0.0.1", port, timeout).await, Ok(()));
         drop(listener);
         let refused = tcp_connect("127.0.0.1", port, timeout).await;
-        assert!(
-            refused
-                .as_ref()
-                .is_err_and(|e| e.starts_with(&format!("dial tcp 127.0.0.1:{port}: connect:"))),
-            "{refused:?}"
+        assert_eq!(
+            refused,
+            Err(format!(
+                "dial tcp 127.0.0.1:{port}: connect: connection refused"
+            ))
+        );
+        // httpGet words a refused connection the same way.
+        let action: HTTPGetAction = serde_json::from_value(serde_json::json!({
+            "path": "/healthz", "port": port
+        }))
+        .unwrap_or_default();
+        let refused = http_get(&action, &Container::default(), "127.0.0.1", timeout).await;
+        assert_eq!(
+            refused,
+            Err(format!(
+                "Get \"http://127.0.0.1:{port}/healthz\": dial tcp 127.0.0.1:{port}: connect: connection refused"
+            ))
         );
     }
 
