@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds meso's small images as OCI archives, with no registry and no container tooling:
 #   pause.tar    meso.local/pause:3.10             (pause.c, gcc -static)
-#   busybox.tar  docker.io/library/busybox:latest  (Debian's busybox-static: sh, httpd, wget, nc…)
+#   busybox.tar  docker.io/library/busybox:stable  (Debian's busybox-static: sh, httpd, wget, nc…)
 # Usage: deploy/images/build.sh [OUT_DIR]   (default: deploy/images/out)
 # Needs: gcc, libc6-dev (static libc), busybox-static, tar, gzip, sha256sum.
 # Import with `meso-kubelet image import OUT_DIR/*.tar`, or drop the archives into
@@ -82,4 +82,4 @@ install -m 0755 "$busybox" "$root/bin/busybox"
 for applet in $("$busybox" --list); do
     [[ "$applet" == busybox ]] || ln -sf busybox "$root/bin/$applet"
 done
-oci_archive "docker.io/library/busybox:latest" "$root" "{$path_env,\"Cmd\":[\"sh\"]}" "$out/busybox.tar"
+oci_archive "docker.io/library/busybox:stable" "$root" "{$path_env,\"Cmd\":[\"sh\"]}" "$out/busybox.tar"

@@ -210,6 +210,27 @@ impl Cri {
         )
     }
 
+    /// Runs a command in a running container and waits for it (`timeout_secs` 0: no limit).
+    pub async fn exec_sync(
+        &self,
+        id: &str,
+        cmd: Vec<String>,
+        timeout_secs: i64,
+    ) -> Result<api::ExecSyncResponse> {
+        let req = api::ExecSyncRequest {
+            container_id: id.into(),
+            cmd,
+            timeout: timeout_secs,
+        };
+        Ok(self
+            .runtime
+            .clone()
+            .exec_sync(req)
+            .await
+            .map_err(cri_err("ExecSync"))?
+            .into_inner())
+    }
+
     pub async fn remove_container(&self, id: &str) -> Result<()> {
         let req = api::RemoveContainerRequest {
             container_id: id.into(),

@@ -128,6 +128,10 @@ pub struct KubeletConfig {
     /// Address of the `/metrics` endpoint (empty to disable).
     #[arg(long, default_value = "127.0.0.1:10249")]
     pub metrics_bind_address: String,
+    /// A registry reached over plain HTTP (or HTTPS without verification), `HOST:PORT`
+    /// (repeatable); written into the managed containerd's registry hosts.
+    #[arg(long = "insecure-registry")]
+    pub insecure_registries: Vec<String>,
     /// Seconds between pod resyncs (status refresh, restarts) besides watch events.
     #[arg(long, default_value_t = 2)]
     pub sync_period_seconds: u64,

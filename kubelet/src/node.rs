@@ -252,8 +252,8 @@ fn os_image() -> String {
         .unwrap_or_else(|| "Linux".into())
 }
 
-/// cpu, memory, ephemeral-storage and pods of this machine.
-fn capacity(config: &KubeletConfig) -> Value {
+/// CPUs and memory (KiB) of this machine: the node's cpu and memory capacity and allocatable.
+pub fn machine_cpus_and_memory_kib() -> (usize, u64) {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mem_kib = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -263,6 +263,12 @@ fn capacity(config: &KubeletConfig) -> Value {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         })
         .unwrap_or(0);
+    (cpus, mem_kib)
+}
+
+/// cpu, memory, ephemeral-storage and pods of this machine.
+fn capacity(config: &KubeletConfig) -> Value {
+    let (cpus, mem_kib) = machine_cpus_and_memory_kib();
     json!({
         "cpu": cpus.to_string(),
         "memory": format!("{mem_kib}Ki"),

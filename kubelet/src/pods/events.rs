@@ -1,10 +1,16 @@
 //! Pod events (Pulling, Pulled, Created, Started, Killing, BackOff, Failed) as upstream's
 //! kubelet records them, so `kubectl describe pod` reads the same. Writes are fire-and-forget.
+//! A repeat of an event (same object, container, type, reason and message) bumps the `count`
+//! and `lastTimestamp` of the first one, as upstream's event correlator does, so a probe that
+//! keeps failing does not write a new Event every period.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::{Event, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::PostParams;
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::Api;
 use serde_json::json;
 
@@ -13,13 +19,19 @@ use serde_json::json;
 pub struct Recorder {
     client: kube::Client,
     node: String,
+    /// Recorded events by what makes them the same: (event name, count).
+    seen: Arc<Mutex<HashMap<String, (String, i32)>>>,
 }
+
+/// How many distinct events the recorder remembers for aggregation before it starts afresh.
+const MAX_REMEMBERED: usize = 4096;
 
 impl Recorder {
     pub fn new(client: kube::Client, node: &str) -> Self {
         Self {
             client,
             node: node.to_string(),
+            seen: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -48,9 +60,35 @@ impl Recorder {
             };
             format!("spec.{list}{{{c}}}")
         });
+        let key = format!(
+            "{namespace}/{name}/{}/{}/{warning}/{reason}/{message}",
+            m.uid.as_deref().unwrap_or_default(),
+            field_path.as_deref().unwrap_or_default()
+        );
+        let event_name = format!("{name}.{:x}", Timestamp::now().as_nanosecond());
+        let repeat = {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            if seen.len() >= MAX_REMEMBERED {
+                seen.clear();
+            }
+            let entry = seen.entry(key).or_insert_with(|| (event_name.clone(), 0));
+            entry.1 += 1;
+            (entry.1 > 1).then(|| entry.clone())
+        };
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
+        if let Some((existing, count)) = repeat {
+            let patch = json!({"count": count, "lastTimestamp": now});
+            tokio::spawn(async move {
+                let params = PatchParams::default();
+                if let Err(e) = api.patch(&existing, &params, &Patch::Merge(&patch)).await {
+                    tracing::debug!(error = %e, "updating a repeated event");
+                }
+            });
+            return;
+        }
         let event = json!({
             "metadata": {
-                "name": format!("{name}.{:x}", Timestamp::now().as_nanosecond()),
+                "name": event_name,
                 "namespace": namespace,
             },
             "involvedObject": {
@@ -70,7 +108,6 @@ impl Recorder {
         let Ok(event) = serde_json::from_value::<Event>(event) else {
             return;
         };
-        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
         tokio::spawn(async move {
             if let Err(e) = api.create(&PostParams::default(), &event).await {
                 tracing::debug!(error = %e, "recording an event");

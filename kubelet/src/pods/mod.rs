@@ -2,6 +2,8 @@
 //! per pod UID; each worker drives the runtime towards its pod's spec and writes status back.
 
 mod events;
+mod probes;
+mod pull_secrets;
 mod spec;
 mod status;
 mod volumes;

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use k8s_cri::v1 as cri;
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, ResourceFieldSelector, Secret};
 use kube::Api;
 
 use super::PodContext;
@@ -491,6 +491,8 @@ async fn environment(
             Some(from) => {
                 if let Some(f) = &from.field_ref {
                     field_value(inputs, &f.field_path)?
+                } else if let Some(r) = &from.resource_field_ref {
+                    resource_value(container, r)?
                 } else if let Some(r) = &from.config_map_key_ref {
                     let d = sources.configmap(&r.name).await?;
                     match (d.and_then(|d| d.get(&r.key)), r.optional.unwrap_or(false)) {
@@ -557,6 +559,81 @@ fn expand(input: &str, vars: &[(String, String)]) -> String {
     out
 }
 
+/// A container's resource (`resourceFieldRef`) in units of its divisor, rounded up, as
+/// upstream: limits default to the node's allocatable, requests to zero.
+pub fn resource_value(
+    container: &Container,
+    sel: &ResourceFieldSelector,
+) -> Result<String, ConfigError> {
+    let (side, name) = sel
+        .resource
+        .split_once('.')
+        .ok_or_else(|| ConfigError(format!("unsupported container resource: {}", sel.resource)))?;
+    let res = container.resources.clone().unwrap_or_default();
+    let map = match side {
+        "limits" => &res.limits,
+        "requests" => &res.requests,
+        _ => {
+            return Err(ConfigError(format!(
+                "unsupported container resource: {}",
+                sel.resource
+            )))
+        }
+    };
+    let set = map
+        .as_ref()
+        .and_then(|m| m.get(name))
+        .map(|q| {
+            parse_quantity(&q.0).ok_or_else(|| {
+                ConfigError(format!("invalid quantity {:?} of {}", q.0, sel.resource))
+            })
+        })
+        .transpose()?;
+    let value = match (set, side, name) {
+        (Some(v), _, _) => v,
+        (None, "limits", "cpu") => crate::node::machine_cpus_and_memory_kib().0 as f64,
+        (None, "limits", "memory") => crate::node::machine_cpus_and_memory_kib().1 as f64 * 1024.0,
+        (None, "limits", "ephemeral-storage") => 0.0,
+        (None, _, "cpu" | "memory" | "ephemeral-storage") => 0.0,
+        (None, _, other) if other.starts_with("hugepages-") => 0.0,
+        _ => {
+            return Err(ConfigError(format!(
+                "unsupported container resource: {}",
+                sel.resource
+            )))
+        }
+    };
+    let divisor = match &sel.divisor {
+        Some(d) => parse_quantity(&d.0)
+            .filter(|d| *d > 0.0)
+            .ok_or_else(|| ConfigError(format!("invalid divisor {:?}", d.0)))?,
+        None => 1.0,
+    };
+    // Integer arithmetic (milli-units for cpu, units otherwise) avoids 0.5/0.001 = 500.0001.
+    let scale = if name == "cpu" { 1000.0 } else { 1.0 };
+    let (v, d) = (
+        (value * scale).round() as u128,
+        (divisor * scale).round() as u128,
+    );
+    Ok(v.div_ceil(d.max(1)).to_string())
+}
+
+/// `resourceFieldRef` of a downward API volume item: the named container's resource.
+pub fn pod_resource_value(pod: &Pod, sel: &ResourceFieldSelector) -> Result<String, ConfigError> {
+    let spec = pod.spec.as_ref();
+    let wanted = sel.container_name.as_deref().unwrap_or_default();
+    let container = spec
+        .into_iter()
+        .flat_map(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+        })
+        .find(|c| c.name == wanted)
+        .ok_or_else(|| ConfigError(format!("container {wanted:?} not found in the pod")))?;
+    resource_value(container, sel)
+}
+
 /// A downward API field of the pod (`fieldRef.fieldPath`).
 pub fn field_value(inputs: &ContainerInputs<'_>, path: &str) -> Result<String, ConfigError> {
     let m = &inputs.pod.metadata;
@@ -616,6 +693,34 @@ mod tests {
         assert_eq!(parse_quantity("2"), Some(2.0));
         assert_eq!(parse_quantity("1G"), Some(1e9));
         assert_eq!(parse_quantity("x"), None);
+    }
+
+    #[test]
+    fn resource_field_refs_round_up_by_divisor() {
+        let c: Container = serde_json::from_value(serde_json::json!({
+            "name": "c",
+            "resources": {"limits": {"cpu": "500m", "memory": "64Mi"}, "requests": {"cpu": "250m"}}
+        }))
+        .unwrap_or_default();
+        let sel = |resource: &str, divisor: Option<&str>| ResourceFieldSelector {
+            resource: resource.into(),
+            divisor: divisor
+                .map(|d| k8s_openapi::apimachinery::pkg::api::resource::Quantity(d.into())),
+            container_name: None,
+        };
+        let value = |s| resource_value(&c, &s).map_err(|e| e.0);
+        assert_eq!(value(sel("limits.cpu", None)), Ok("1".into()));
+        assert_eq!(value(sel("limits.cpu", Some("1m"))), Ok("500".into()));
+        assert_eq!(value(sel("requests.cpu", Some("1m"))), Ok("250".into()));
+        assert_eq!(value(sel("limits.memory", Some("1Mi"))), Ok("64".into()));
+        assert_eq!(value(sel("requests.memory", None)), Ok("0".into()));
+        let node_cpus = crate::node::machine_cpus_and_memory_kib().0.to_string();
+        let bare = Container::default();
+        assert_eq!(
+            resource_value(&bare, &sel("limits.cpu", None)).map_err(|e| e.0),
+            Ok(node_cpus)
+        );
+        assert!(value(sel("limits.gpu", None)).is_err());
     }
 
     #[test]

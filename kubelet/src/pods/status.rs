@@ -8,6 +8,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{json, Value};
 
+use super::probes::Health;
+
 /// The pod's newest sandbox.
 #[derive(Debug, Clone)]
 pub struct SandboxObs {
@@ -31,6 +33,11 @@ pub struct Observed {
     pub sandbox: Option<SandboxObs>,
     /// Instances per container name in the newest sandbox, newest first (at most two).
     pub containers: HashMap<String, Vec<ContainerObs>>,
+    /// Probe results by container ID; a running container without an entry has no probes
+    /// and is started and ready.
+    pub health: HashMap<String, Health>,
+    /// The kubelet failed the pod (`reason`, `message`), e.g. `DeadlineExceeded`.
+    pub failure: Option<(String, String)>,
 }
 
 /// Why a container is not running.
@@ -53,7 +60,7 @@ pub fn exited(o: &ContainerObs) -> bool {
     o.status.state == cri::ContainerState::ContainerExited as i32
 }
 
-fn running(o: &ContainerObs) -> bool {
+pub fn running(o: &ContainerObs) -> bool {
     o.status.state == cri::ContainerState::ContainerRunning as i32
 }
 
@@ -87,11 +94,13 @@ fn terminated(o: &ContainerObs) -> Value {
 fn container_status(
     c: &Container,
     obs: &[ContainerObs],
+    health: &HashMap<String, Health>,
     waiting: Option<&Waiting>,
     default_waiting: &str,
 ) -> Value {
     let latest = obs.first();
     let is_running = latest.is_some_and(running);
+    let probed = latest.and_then(|l| health.get(&l.id));
     let state = match (latest, waiting) {
         (Some(l), _) if running(l) => json!({"running": {"startedAt": time(l.status.started_at)}}),
         (_, Some(w)) => {
@@ -117,11 +126,11 @@ fn container_status(
         "name": c.name,
         "state": state,
         "lastState": last_state,
-        "ready": is_running,
+        "ready": is_running && probed.is_none_or(|h| h.ready),
         "restartCount": latest.map_or(0, |l| l.attempt),
         "image": c.image.clone().unwrap_or_default(),
         "imageID": latest.map(|l| l.status.image_ref.clone()).unwrap_or_default(),
-        "started": is_running,
+        "started": is_running && probed.is_none_or(|h| h.started),
     });
     if let Some(l) = latest {
         s["containerID"] = json!(format!("containerd://{}", l.id));
@@ -148,10 +157,14 @@ pub fn pod_status(
     };
     let initialized = init.iter().all(init_done);
     let restart_policy = spec.restart_policy.as_deref().unwrap_or("Always");
+    let health = &observed.health;
 
     let init_statuses: Vec<Value> = init
         .iter()
-        .map(|c| container_status(c, obs_of(&c.name), waiting.get(&c.name), "PodInitializing"))
+        .map(|c| {
+            let obs = obs_of(&c.name);
+            container_status(c, obs, health, waiting.get(&c.name), "PodInitializing")
+        })
         .collect();
     let default_waiting = if initialized {
         "ContainerCreating"
@@ -161,7 +174,10 @@ pub fn pod_status(
     let statuses: Vec<Value> = spec
         .containers
         .iter()
-        .map(|c| container_status(c, obs_of(&c.name), waiting.get(&c.name), default_waiting))
+        .map(|c| {
+            let obs = obs_of(&c.name);
+            container_status(c, obs, health, waiting.get(&c.name), default_waiting)
+        })
         .collect();
 
     let init_failed = restart_policy == "Never"
@@ -170,7 +186,7 @@ pub fn pod_status(
                 .first()
                 .is_some_and(|o| exited(o) && o.status.exit_code != 0)
         });
-    let phase = if init_failed {
+    let phase = if observed.failure.is_some() || init_failed {
         "Failed"
     } else if !initialized {
         "Pending"
@@ -260,6 +276,10 @@ pub fn pod_status(
         "containerStatuses": statuses,
         "qosClass": qos_class(&spec.containers, &init),
     });
+    if let Some((reason, message)) = &observed.failure {
+        status["reason"] = json!(reason);
+        status["message"] = json!(message);
+    }
     if !init_statuses.is_empty() {
         status["initContainerStatuses"] = json!(init_statuses);
     }

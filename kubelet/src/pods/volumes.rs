@@ -8,12 +8,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::authentication::v1::TokenRequest;
-use k8s_openapi::api::core::v1::{KeyToPath, ServiceAccount, Volume};
+use k8s_openapi::api::core::v1::{DownwardAPIVolumeFile, KeyToPath, ServiceAccount, Volume};
 use kube::api::PostParams;
 use kube::Api;
 use serde_json::json;
 
-use super::spec::{field_value, ConfigError, ContainerInputs, Sources};
+use super::spec::{field_value, pod_resource_value, ConfigError, ContainerInputs, Sources};
 
 /// Default file mode of configMap/secret/downwardAPI/projected files (0644).
 const DEFAULT_MODE: i32 = 0o644;
@@ -111,12 +111,9 @@ async fn prepare_one(
         "secret"
     } else if let Some(d) = &v.downward_api {
         for item in d.items.iter().flatten() {
-            if let Some(f) = &item.field_ref {
-                let mode = item.mode.or(d.default_mode).unwrap_or(DEFAULT_MODE);
-                files.insert(
-                    item.path.clone(),
-                    (field_value(inputs, &f.field_path)?.into_bytes(), mode),
-                );
+            let mode = item.mode.or(d.default_mode).unwrap_or(DEFAULT_MODE);
+            if let Some(value) = downward_item(inputs, item)? {
+                files.insert(item.path.clone(), (value.into_bytes(), mode));
             }
         }
         "downward-api"
@@ -151,12 +148,9 @@ async fn prepare_one(
                 )?;
             } else if let Some(d) = &source.downward_api {
                 for item in d.items.iter().flatten() {
-                    if let Some(f) = &item.field_ref {
-                        let mode = item.mode.or(p.default_mode).unwrap_or(DEFAULT_MODE);
-                        files.insert(
-                            item.path.clone(),
-                            (field_value(inputs, &f.field_path)?.into_bytes(), mode),
-                        );
+                    let mode = item.mode.or(p.default_mode).unwrap_or(DEFAULT_MODE);
+                    if let Some(value) = downward_item(inputs, item)? {
+                        files.insert(item.path.clone(), (value.into_bytes(), mode));
                     }
                 }
             } else if let Some(t) = &source.service_account_token {
@@ -190,6 +184,20 @@ async fn prepare_one(
         write_file(&target, content, *mode)?;
     }
     Ok(p)
+}
+
+/// The content of a downward API item: a pod field or a container resource.
+fn downward_item(
+    inputs: &ContainerInputs<'_>,
+    item: &DownwardAPIVolumeFile,
+) -> Result<Option<String>, ConfigError> {
+    if let Some(f) = &item.field_ref {
+        field_value(inputs, &f.field_path).map(Some)
+    } else if let Some(r) = &item.resource_field_ref {
+        pod_resource_value(inputs.pod, r).map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 /// Picks the files of a configMap/secret: all keys, or the listed `items` with their paths.

@@ -1,18 +1,19 @@
 //! One pod's worker: each sync observes the runtime, takes the next step towards the spec
 //! (sandbox, init containers in order, containers, restarts with back-off) and writes status.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_cri::v1 as cri;
 use k8s_openapi::api::core::v1::{Container, Pod, PodStatus};
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::Api;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
+use super::probes::{self, ContainerProbes, ProbeKind};
 use super::spec::{self, ContainerInputs, Sources};
 use super::status::{self, ContainerObs, Observed, Waiting};
 use super::{volumes, PodContext, PodUpdate};
@@ -26,6 +27,32 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 const BACKOFF_RESET: Duration = Duration::from_secs(600);
 /// Grace period when the pod names none.
 const DEFAULT_GRACE_SECONDS: i64 = 30;
+/// What is left for SIGTERM after a preStop hook, at least (upstream's minimum).
+const MIN_GRACE_SECONDS: i64 = 2;
+/// Image pull back-off: first delay, doubling up to the maximum (as upstream).
+const PULL_BACKOFF: Duration = Duration::from_secs(10);
+const MAX_PULL_BACKOFF: Duration = Duration::from_secs(300);
+/// Upstream's status message of a pod past `activeDeadlineSeconds`.
+const DEADLINE_MESSAGE: &str = "Pod was active on the node longer than the specified deadline";
+
+/// A failed pull of an image: no new attempt before `until`.
+struct PullBackoff {
+    until: Instant,
+    delay: Duration,
+    error: String,
+}
+
+/// Upstream's default pull policy: `Always` for `:latest` or untagged images, else
+/// `IfNotPresent` (the API server sets it; this covers objects that lack it).
+fn default_pull_policy(image: &str) -> &'static str {
+    let name = image.split('@').next().unwrap_or(image);
+    let last = name.rsplit('/').next().unwrap_or(name);
+    match last.split_once(':') {
+        _ if image.contains('@') => "IfNotPresent",
+        Some((_, tag)) if tag != "latest" => "IfNotPresent",
+        _ => "Always",
+    }
+}
 
 /// Drives one pod (identified by UID) on the runtime.
 pub struct PodWorker {
@@ -40,6 +67,12 @@ pub struct PodWorker {
     waiting: HashMap<String, Waiting>,
     /// The pod reached Succeeded or Failed: nothing more is started.
     terminal: bool,
+    /// Probes of the running container instances, by container ID.
+    probes: HashMap<String, ContainerProbes>,
+    /// Notified when a probe result changes: the worker syncs at once.
+    wake: Arc<Notify>,
+    /// Failed image pulls, by image.
+    pull_backoff: HashMap<String, PullBackoff>,
 }
 
 /// The decision for one container after looking at its latest instance.
@@ -67,7 +100,218 @@ impl PodWorker {
             backoff: HashMap::new(),
             waiting: HashMap::new(),
             terminal,
+            probes: HashMap::new(),
+            wake: Arc::new(Notify::new()),
+            pull_backoff: HashMap::new(),
         }
+    }
+
+    /// The pod's grace period from its spec (deletion overrides it elsewhere).
+    fn spec_grace(&self) -> i64 {
+        self.pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.termination_grace_period_seconds)
+            .unwrap_or(DEFAULT_GRACE_SECONDS)
+    }
+
+    /// The container of the spec (regular or init) with this name.
+    fn container_spec(&self, name: &str) -> Option<Container> {
+        let spec = self.pod.spec.as_ref()?;
+        spec.containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+            .find(|c| c.name == name)
+            .cloned()
+    }
+
+    fn hook_target(&self, id: &str, c: &Container, pod_ip: &str) -> probes::Target {
+        probes::Target {
+            cri: self.ctx.cri.clone(),
+            container_id: id.to_string(),
+            pod_ip: pod_ip.to_string(),
+            container: c.clone(),
+        }
+    }
+
+    /// Kills one container instance as upstream does: a `Killing` event, the preStop hook
+    /// (within the grace period), then the stop signal with what is left of the grace period.
+    async fn kill_container(
+        &self,
+        id: &str,
+        name: &str,
+        grace: i64,
+        message: String,
+        pod_ip: &str,
+    ) -> Result<()> {
+        self.event(Some(name), false, "Killing", message);
+        let started = Instant::now();
+        let container = self.container_spec(name);
+        let pre_stop = container
+            .as_ref()
+            .and_then(|c| c.lifecycle.as_ref())
+            .and_then(|l| l.pre_stop.clone());
+        if let (Some(hook), Some(c)) = (pre_stop, container.as_ref()) {
+            let target = self.hook_target(id, c, pod_ip);
+            let limit = Duration::from_secs(grace.max(0) as u64);
+            if let Err(e) = probes::run_hook(&hook, &target, &self.pod, limit).await {
+                tracing::warn!(pod = %self.name(), container = %name, error = %e, "preStop hook failed");
+                self.event(Some(name), true, "FailedPreStopHook", e);
+            }
+        }
+        let left = grace - started.elapsed().as_secs() as i64;
+        self.ctx
+            .cri
+            .stop_container(id, left.max(MIN_GRACE_SECONDS))
+            .await
+    }
+
+    /// Starts probes for newly running instances and stops those of instances that are gone.
+    fn sync_probes(&mut self, observed: &Observed) {
+        let Some(spec) = self.pod.spec.as_ref() else {
+            return;
+        };
+        let pod_ip = observed
+            .sandbox
+            .as_ref()
+            .map(|s| s.ip.clone())
+            .unwrap_or_default();
+        let mut live = HashSet::new();
+        let mut pod: Option<Arc<Pod>> = None;
+        for c in &spec.containers {
+            if !probes::has_probes(c) {
+                continue;
+            }
+            let latest = observed.containers.get(&c.name).and_then(|o| o.first());
+            let Some(latest) = latest.filter(|l| status::running(l)) else {
+                continue;
+            };
+            live.insert(latest.id.clone());
+            if self.probes.contains_key(&latest.id) {
+                continue;
+            }
+            let pod = pod
+                .get_or_insert_with(|| Arc::new(self.pod.clone()))
+                .clone();
+            let target = probes::Target {
+                cri: self.ctx.cri.clone(),
+                container_id: latest.id.clone(),
+                pod_ip: pod_ip.clone(),
+                container: c.clone(),
+            };
+            let started_at = latest.status.started_at;
+            let p = ContainerProbes::start(
+                target,
+                started_at,
+                pod,
+                self.ctx.events.clone(),
+                self.wake.clone(),
+            );
+            self.probes.insert(latest.id.clone(), p);
+        }
+        self.probes.retain(|id, _| live.contains(id));
+    }
+
+    /// Kills the containers whose liveness or startup probe failed; true if any was killed.
+    async fn kill_unhealthy(&mut self, observed: &Observed) -> bool {
+        let restart = self
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.restart_policy.as_deref())
+            .unwrap_or("Always")
+            != "Never";
+        let pod_ip = observed
+            .sandbox
+            .as_ref()
+            .map(|s| s.ip.clone())
+            .unwrap_or_default();
+        let failed: Vec<(String, ProbeKind)> = self
+            .probes
+            .iter()
+            .filter_map(|(id, p)| p.health().failed.map(|k| (id.clone(), k)))
+            .collect();
+        let mut killed = false;
+        for (id, kind) in failed {
+            let Some((name, _)) = observed
+                .containers
+                .iter()
+                .find(|(_, list)| list.first().is_some_and(|l| l.id == id))
+            else {
+                continue;
+            };
+            let probe = self.container_spec(name).and_then(|c| match kind {
+                ProbeKind::Startup => c.startup_probe,
+                _ => c.liveness_probe,
+            });
+            let grace = probe
+                .and_then(|p| p.termination_grace_period_seconds)
+                .unwrap_or_else(|| self.spec_grace());
+            let mut message = format!("Container {name} failed {} probe", kind.lower());
+            if restart {
+                message.push_str(", will be restarted");
+            }
+            tracing::info!(pod = %self.name(), container = %name, probe = kind.lower(), "killing an unhealthy container");
+            if let Err(e) = self
+                .kill_container(&id, name, grace, message, &pod_ip)
+                .await
+            {
+                tracing::warn!(pod = %self.name(), container = %name, error = %e, "killing an unhealthy container");
+            }
+            self.probes.remove(&id);
+            killed = true;
+        }
+        killed
+    }
+
+    /// Whether the pod has been active longer than `activeDeadlineSeconds`.
+    fn deadline_exceeded(&self) -> bool {
+        let deadline = self
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.active_deadline_seconds);
+        let start = self.pod.status.as_ref().and_then(|s| s.start_time.as_ref());
+        match (deadline, start) {
+            (Some(d), Some(t)) => {
+                k8s_openapi::jiff::Timestamp::now().as_second() - t.0.as_second() >= d
+            }
+            _ => false,
+        }
+    }
+
+    /// Fails the pod past its deadline: kills its containers and writes phase Failed with
+    /// reason `DeadlineExceeded`, as upstream.
+    async fn fail_past_deadline(&mut self) -> Result<()> {
+        tracing::info!(pod = %self.name(), "pod exceeded its active deadline; killing it");
+        self.event(None, true, "DeadlineExceeded", DEADLINE_MESSAGE.into());
+        let observed = self.observe().await?;
+        let pod_ip = observed
+            .sandbox
+            .as_ref()
+            .map(|s| s.ip.clone())
+            .unwrap_or_default();
+        let grace = self.spec_grace();
+        let kills = observed
+            .containers
+            .iter()
+            .filter_map(|(name, list)| {
+                list.first()
+                    .filter(|l| status::running(l))
+                    .map(|l| (name, l))
+            })
+            .map(|(name, l)| {
+                let message = format!("Stopping container {name}");
+                self.kill_container(&l.id, name, grace, message, &pod_ip)
+            });
+        for r in futures::future::join_all(kills).await {
+            r?;
+        }
+        self.probes.clear();
+        self.waiting.clear();
+        let mut observed = self.observe().await?;
+        observed.failure = Some(("DeadlineExceeded".into(), DEADLINE_MESSAGE.into()));
+        self.finish_sync(observed).await
     }
 
     fn event(&self, container: Option<&str>, warning: bool, reason: &str, message: String) {
@@ -91,6 +335,7 @@ impl PodWorker {
         shutdown: CancellationToken,
     ) {
         let period = Duration::from_secs(self.ctx.config.sync_period_seconds.max(1));
+        let wake = self.wake.clone();
         loop {
             if self.pod.metadata.deletion_timestamp.is_some() {
                 match self.terminate(true).await {
@@ -122,6 +367,7 @@ impl PodWorker {
                         }
                     }
                 }
+                _ = wake.notified() => {}
                 _ = tokio::time::sleep(period) => {}
             }
         }
@@ -131,6 +377,9 @@ impl PodWorker {
     async fn sync(&mut self) -> Result<()> {
         if self.terminal {
             return Ok(());
+        }
+        if self.deadline_exceeded() {
+            return self.fail_past_deadline().await;
         }
         let mut observed = self.observe().await?;
         let Some(spec) = self.pod.spec.clone() else {
@@ -180,7 +429,22 @@ impl PodWorker {
                 }
             }
             observed = self.observe().await?;
+            self.sync_probes(&observed);
+            if self.kill_unhealthy(&observed).await {
+                observed = self.observe().await?;
+                self.sync_probes(&observed);
+            }
         }
+        self.finish_sync(observed).await
+    }
+
+    /// Writes the status of what was observed; a finished pod's sandbox is stopped.
+    async fn finish_sync(&mut self, mut observed: Observed) -> Result<()> {
+        observed.health = self
+            .probes
+            .iter()
+            .map(|(id, p)| (id.clone(), p.health()))
+            .collect();
         let new_status = status::pod_status(
             &self.pod,
             &observed,
@@ -196,6 +460,7 @@ impl PodWorker {
         if phase == "Succeeded" || phase == "Failed" {
             tracing::info!(pod = %self.name(), %phase, "pod finished; stopping its sandbox");
             self.terminal = true;
+            self.probes.clear();
             if let Some(s) = &observed.sandbox {
                 self.ctx.cri.remove_sandbox(&s.id).await?;
             }
@@ -298,12 +563,12 @@ impl PodWorker {
                 if let Err(w) = self.start_container(c, attempt, observed).await {
                     tracing::warn!(pod = %self.name(), container = %c.name, reason = %w.reason, message = %w.message, "container not started");
                     if previous.as_ref() != Some(&w.reason) {
-                        self.event(
-                            Some(&c.name),
-                            true,
-                            "Failed",
-                            format!("Error: {}", w.message),
-                        );
+                        // Image errors name their reason; the others say what went wrong.
+                        let what = match w.reason.as_str() {
+                            "ErrImagePull" | "ImagePullBackOff" | "ErrImageNeverPull" => &w.reason,
+                            _ => &w.message,
+                        };
+                        self.event(Some(&c.name), true, "Failed", format!("Error: {what}"));
                     }
                     self.waiting.insert(c.name.clone(), w);
                     return;
@@ -367,9 +632,9 @@ impl PodWorker {
             return Err(Waiting::new("ContainerCreating", String::new()));
         };
         let sandbox_config = spec::sandbox_config(&self.ctx, &self.pod, sandbox.attempt);
-        self.ensure_image(c, &sandbox_config).await?;
         let namespace = self.pod.metadata.namespace.clone().unwrap_or_default();
         let mut sources = Sources::new(self.ctx.client.clone(), &namespace);
+        self.ensure_image(c, &sandbox_config, &mut sources).await?;
         let host_ip = self.ctx.host_ip.to_string();
         let pod_dir = self.ctx.root.join(&self.uid);
         let host_network = self
@@ -429,14 +694,39 @@ impl PodWorker {
             format!("Started container {}", c.name),
         );
         tracing::info!(pod = %self.name(), container = %c.name, attempt, id = %id, "started container");
+        let post_start = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref());
+        if let Some(hook) = post_start {
+            let target = self.hook_target(&id, c, &sandbox.ip);
+            let limit = Duration::from_secs(self.spec_grace().max(1) as u64);
+            if let Err(e) = probes::run_hook(hook, &target, &self.pod, limit).await {
+                tracing::warn!(pod = %self.name(), container = %c.name, error = %e, "postStart hook failed");
+                self.event(Some(&c.name), true, "FailedPostStartHook", e.clone());
+                let grace = self.spec_grace();
+                let killed = self
+                    .kill_container(
+                        &id,
+                        &c.name,
+                        grace,
+                        "FailedPostStartHook".into(),
+                        &sandbox.ip,
+                    )
+                    .await;
+                if let Err(k) = killed {
+                    tracing::warn!(pod = %self.name(), container = %c.name, error = %k, "killing after a failed postStart hook");
+                }
+                return Err(Waiting::new("PostStartHookError", e));
+            }
+        }
         Ok(())
     }
 
-    /// Makes sure the image is present, honouring `imagePullPolicy`.
+    /// Makes sure the image is present, honouring `imagePullPolicy` and `imagePullSecrets`;
+    /// failed pulls back off per image (10 s doubling to 5 min) as upstream.
     async fn ensure_image(
-        &self,
+        &mut self,
         c: &Container,
         sandbox_config: &cri::PodSandboxConfig,
+        sources: &mut Sources,
     ) -> std::result::Result<(), Waiting> {
         let image = c.image.clone().unwrap_or_default();
         let present = self
@@ -446,20 +736,31 @@ impl PodWorker {
             .await
             .map_err(|e| Waiting::new("ErrImagePull", e.to_string()))?
             .is_some();
-        let policy = c.image_pull_policy.as_deref().unwrap_or("IfNotPresent");
-        match (policy, present) {
+        let policy = c
+            .image_pull_policy
+            .clone()
+            .unwrap_or_else(|| default_pull_policy(&image).into());
+        match (policy.as_str(), present) {
             ("Never", true) | ("IfNotPresent", true) => {
                 let message = format!("Container image \"{image}\" already present on machine");
                 self.event(Some(&c.name), false, "Pulled", message);
                 return Ok(());
             }
             ("Never", false) => {
-                return Err(Waiting::new(
-                    "ErrImageNeverPull",
-                    format!("Container image \"{image}\" is not present with pull policy of Never"),
-                ))
+                let message =
+                    format!("Container image \"{image}\" is not present with pull policy of Never");
+                self.event(Some(&c.name), true, "ErrImageNeverPull", message.clone());
+                return Err(Waiting::new("ErrImageNeverPull", message));
             }
             _ => {}
+        }
+        if let Some(b) = self.pull_backoff.get(&image) {
+            if Instant::now() < b.until {
+                let event = format!("Back-off pulling image \"{image}\"");
+                self.event(Some(&c.name), false, "BackOff", event.clone());
+                let message = format!("{event}: ErrImagePull: {}", b.error);
+                return Err(Waiting::new("ImagePullBackOff", message));
+            }
         }
         tracing::info!(pod = %self.name(), %image, "pulling image");
         Metrics::inc(&self.ctx.metrics.image_pulls);
@@ -469,14 +770,32 @@ impl PodWorker {
             "Pulling",
             format!("Pulling image \"{image}\""),
         );
-        let started = std::time::Instant::now();
-        match self
-            .ctx
-            .cri
-            .pull_image(&image, None, sandbox_config.clone())
-            .await
-        {
+        let started = Instant::now();
+        let auths = super::pull_secrets::credentials(&self.pod, sources, &image).await;
+        let mut result = Err(String::new());
+        // Without credentials one anonymous pull; else each credential until one works.
+        let attempts: Vec<Option<cri::AuthConfig>> = if auths.is_empty() {
+            vec![None]
+        } else {
+            auths.into_iter().map(Some).collect()
+        };
+        for auth in attempts {
+            let pulled = self
+                .ctx
+                .cri
+                .pull_image(&image, auth, sandbox_config.clone())
+                .await;
+            result = pulled.map_err(|e| match e {
+                crate::Error::Cri { status, .. } => status.message().to_string(),
+                other => other.to_string(),
+            });
+            if result.is_ok() {
+                break;
+            }
+        }
+        match result {
             Ok(_) => {
+                self.pull_backoff.remove(&image);
                 let message = format!(
                     "Successfully pulled image \"{image}\" in {:.3}s",
                     started.elapsed().as_secs_f64()
@@ -484,12 +803,24 @@ impl PodWorker {
                 self.event(Some(&c.name), false, "Pulled", message);
                 Ok(())
             }
-            // Offline machines: an imported image still runs when `Always` cannot pull.
-            Err(e) if present => {
-                tracing::warn!(%image, error = %e, "pull failed; using the image already present");
-                Ok(())
+            Err(error) => {
+                tracing::warn!(pod = %self.name(), %image, %error, "image pull failed");
+                let delay = self
+                    .pull_backoff
+                    .get(&image)
+                    .map_or(PULL_BACKOFF, |b| (b.delay * 2).min(MAX_PULL_BACKOFF));
+                self.pull_backoff.insert(
+                    image.clone(),
+                    PullBackoff {
+                        until: Instant::now() + delay,
+                        delay,
+                        error: error.clone(),
+                    },
+                );
+                let event = format!("Failed to pull image \"{image}\": {error}");
+                self.event(Some(&c.name), true, "Failed", event);
+                Err(Waiting::new("ErrImagePull", error))
             }
-            Err(e) => Err(Waiting::new("ErrImagePull", e.to_string())),
         }
     }
 
@@ -542,24 +873,33 @@ impl PodWorker {
             })
             .unwrap_or(DEFAULT_GRACE_SECONDS);
         tracing::info!(pod = %self.name(), grace_seconds = grace, "killing the pod");
+        self.probes.clear();
         let cri = &self.ctx.cri;
         let containers = cri.list_containers(Some(&self.uid)).await?;
-        let running: Vec<_> = containers
+        let pod_ip = self
+            .pod
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.clone())
+            .unwrap_or_default();
+        let this = &*self;
+        let kills = containers
             .iter()
             .filter(|c| c.state == cri::ContainerState::ContainerRunning as i32)
-            .collect();
-        for c in &running {
-            if let Some(name) = c.metadata.as_ref().map(|m| m.name.clone()) {
-                self.event(
-                    Some(&name),
-                    false,
-                    "Killing",
-                    format!("Stopping container {name}"),
-                );
-            }
-        }
-        let stops = running.iter().map(|c| cri.stop_container(&c.id, grace));
-        for r in futures::future::join_all(stops).await {
+            .map(|c| {
+                let name = c
+                    .metadata
+                    .as_ref()
+                    .map(|m| m.name.clone())
+                    .unwrap_or_default();
+                let message = format!("Stopping container {name}");
+                let pod_ip = &pod_ip;
+                async move {
+                    this.kill_container(&c.id, &name, grace, message, pod_ip)
+                        .await
+                }
+            });
+        for r in futures::future::join_all(kills).await {
             r?;
         }
         for s in cri.list_sandboxes(Some(&self.uid)).await? {
