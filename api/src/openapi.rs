@@ -110,6 +110,8 @@ pub struct CustomSchema {
 pub struct OpenApi {
     model: Model,
     v2: OnceLock<Doc>,
+    /// The v2 document as gnostic protobuf (its ETag is the JSON document's, as upstream).
+    v2_protobuf: OnceLock<Vec<u8>>,
     /// Sorted by key.
     v3: Vec<V3Entry>,
 }
@@ -180,6 +182,7 @@ impl OpenApi {
         OpenApi {
             model,
             v2: OnceLock::new(),
+            v2_protobuf: OnceLock::new(),
             v3,
         }
     }
@@ -190,6 +193,18 @@ impl OpenApi {
     pub fn v2(&self) -> (&[u8], &str) {
         let doc = self.v2.get_or_init(|| Doc::new(self.model.render_v2()));
         (&doc.bytes, &doc.etag)
+    }
+
+    /// `GET /openapi/v2` with `Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf`:
+    /// the same document as gnostic's `openapi.v2.Document` message, and the JSON document's
+    /// ETag (upstream derives the protobuf answer from the JSON one and keeps its ETag).
+    pub fn v2_protobuf(&self) -> (&[u8], &str) {
+        let (json, etag) = self.v2();
+        let bytes = self.v2_protobuf.get_or_init(|| {
+            let doc: Value = serde_json::from_slice(json).unwrap_or(Value::Null);
+            crate::openapi_proto::encode_document(&doc)
+        });
+        (bytes, etag)
     }
 
     /// `GET /openapi/v3`: the index of the v3 documents, `{"paths": {"api/v1":
