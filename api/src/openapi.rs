@@ -2588,7 +2588,67 @@ fn finish_definition(name: &str, def: &mut Map<String, Value>) {
     if meta.is_some_and(|t| t.is_atomic()) {
         def.insert("x-kubernetes-map-type".into(), "atomic".into());
     }
+    if let Some((_, discriminator, members)) = UNIONS.iter().find(|(d, _, _)| *d == name) {
+        let mut union = Map::new();
+        if !discriminator.is_empty() {
+            union.insert("discriminator".into(), (*discriminator).into());
+        }
+        let by: Map<String, Value> = members
+            .iter()
+            .map(|(field, value)| ((*field).to_string(), Value::from(*value)))
+            .collect();
+        union.insert("fields-to-discriminateBy".into(), Value::Object(by));
+        def.insert(
+            "x-kubernetes-unions".into(),
+            Value::Array(vec![Value::Object(union)]),
+        );
+    }
 }
+
+/// The `x-kubernetes-unions` hints upstream publishes (from the `+union` markers of the
+/// built-in types): definition, discriminator field (empty: none), member field → the
+/// discriminator value that selects it.
+type UnionHint = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+const UNIONS: &[UnionHint] = &[
+    (
+        "io.k8s.api.core.v1.AppArmorProfile",
+        "type",
+        &[("localhostProfile", "LocalhostProfile")],
+    ),
+    (
+        "io.k8s.api.core.v1.PodSchedulingGroup",
+        "",
+        &[("podGroupName", "PodGroupName")],
+    ),
+    (
+        "io.k8s.api.core.v1.SeccompProfile",
+        "type",
+        &[("localhostProfile", "LocalhostProfile")],
+    ),
+    (
+        "io.k8s.api.flowcontrol.v1.LimitResponse",
+        "type",
+        &[("queuing", "Queuing")],
+    ),
+    (
+        "io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationSpec",
+        "type",
+        &[("exempt", "Exempt"), ("limited", "Limited")],
+    ),
+    (
+        "io.k8s.api.flowcontrol.v1.Subject",
+        "kind",
+        &[
+            ("group", "Group"),
+            ("serviceAccount", "ServiceAccount"),
+            ("user", "User"),
+        ],
+    ),
+];
 
 /// Adds upstream's `enum` of a property (see [`ENUMS`]).
 fn add_enum(definition: &str, field: &str, schema: &mut Map<String, Value>) {
@@ -2825,7 +2885,7 @@ mod tests {
                 let mut out = Map::new();
                 for (k, x) in m {
                     match k.as_str() {
-                        "description" | "default" | "x-kubernetes-unions" => {}
+                        "description" | "default" => {}
                         "required" if x.is_array() => {
                             let mut r: Vec<String> = x
                                 .as_array()
