@@ -116,12 +116,14 @@ impl TokenFile {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InvalidCredentials;
 
-/// Authenticates a request: a bearer token when one is sent, else the client
-/// certificate, else anonymous.
+/// Authenticates a request: a bearer token when one is sent (from the token file, else
+/// `other_tokens`, which answers `None` for tokens it does not know: service account JWTs),
+/// else the client certificate, else anonymous.
 pub fn authenticate(
     headers: &http::HeaderMap,
     peer: Option<&PeerIdentity>,
     tokens: &TokenFile,
+    other_tokens: &dyn Fn(&str) -> Option<Result<UserInfo, InvalidCredentials>>,
 ) -> Result<UserInfo, InvalidCredentials> {
     let cert_user = peer.and_then(|p| p.0.clone());
     if let Some(auth) = headers.get(http::header::AUTHORIZATION) {
@@ -133,6 +135,9 @@ pub fn authenticate(
             let token = token.trim();
             if let Some(u) = tokens.lookup(token) {
                 return Ok(u.clone());
+            }
+            if let Some(Ok(u)) = other_tokens(token) {
+                return Ok(u);
             }
             return cert_user.ok_or(InvalidCredentials);
         }
@@ -170,10 +175,10 @@ mod tests {
         let t = TokenFile::parse("abc,alice,1\n").unwrap();
         let mut h = http::HeaderMap::new();
         h.insert(http::header::AUTHORIZATION, "Bearer nope".parse().unwrap());
-        assert!(authenticate(&h, None, &t).is_err());
+        assert!(authenticate(&h, None, &t, &|_| None).is_err());
         h.insert(http::header::AUTHORIZATION, "Bearer abc".parse().unwrap());
-        assert_eq!(authenticate(&h, None, &t).unwrap().name, "alice");
-        assert!(authenticate(&http::HeaderMap::new(), None, &t)
+        assert_eq!(authenticate(&h, None, &t, &|_| None).unwrap().name, "alice");
+        assert!(authenticate(&http::HeaderMap::new(), None, &t, &|_| None)
             .unwrap()
             .is_anonymous());
     }

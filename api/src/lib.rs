@@ -20,6 +20,7 @@ pub mod meta;
 pub mod metrics;
 pub mod namespace_lifecycle;
 pub mod openapi;
+pub mod openapi_proto;
 
 pub mod patch;
 mod proto_schema;
@@ -28,6 +29,7 @@ pub mod registry;
 pub mod request;
 pub mod resources;
 pub mod rest;
+pub mod sa_token;
 pub mod schema_meta;
 
 pub mod selectors;

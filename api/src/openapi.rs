@@ -110,6 +110,8 @@ pub struct CustomSchema {
 pub struct OpenApi {
     model: Model,
     v2: OnceLock<Doc>,
+    /// The v2 document as gnostic protobuf (its ETag is the JSON document's, as upstream).
+    v2_protobuf: OnceLock<Vec<u8>>,
     /// Sorted by key.
     v3: Vec<V3Entry>,
 }
@@ -180,6 +182,7 @@ impl OpenApi {
         OpenApi {
             model,
             v2: OnceLock::new(),
+            v2_protobuf: OnceLock::new(),
             v3,
         }
     }
@@ -190,6 +193,18 @@ impl OpenApi {
     pub fn v2(&self) -> (&[u8], &str) {
         let doc = self.v2.get_or_init(|| Doc::new(self.model.render_v2()));
         (&doc.bytes, &doc.etag)
+    }
+
+    /// `GET /openapi/v2` with `Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf`:
+    /// the same document as gnostic's `openapi.v2.Document` message, and the JSON document's
+    /// ETag (upstream derives the protobuf answer from the JSON one and keeps its ETag).
+    pub fn v2_protobuf(&self) -> (&[u8], &str) {
+        let (json, etag) = self.v2();
+        let bytes = self.v2_protobuf.get_or_init(|| {
+            let doc: Value = serde_json::from_slice(json).unwrap_or(Value::Null);
+            crate::openapi_proto::encode_document(&doc)
+        });
+        (bytes, etag)
     }
 
     /// `GET /openapi/v3`: the index of the v3 documents, `{"paths": {"api/v1":
@@ -2573,7 +2588,67 @@ fn finish_definition(name: &str, def: &mut Map<String, Value>) {
     if meta.is_some_and(|t| t.is_atomic()) {
         def.insert("x-kubernetes-map-type".into(), "atomic".into());
     }
+    if let Some((_, discriminator, members)) = UNIONS.iter().find(|(d, _, _)| *d == name) {
+        let mut union = Map::new();
+        if !discriminator.is_empty() {
+            union.insert("discriminator".into(), (*discriminator).into());
+        }
+        let by: Map<String, Value> = members
+            .iter()
+            .map(|(field, value)| ((*field).to_string(), Value::from(*value)))
+            .collect();
+        union.insert("fields-to-discriminateBy".into(), Value::Object(by));
+        def.insert(
+            "x-kubernetes-unions".into(),
+            Value::Array(vec![Value::Object(union)]),
+        );
+    }
 }
+
+/// The `x-kubernetes-unions` hints upstream publishes (from the `+union` markers of the
+/// built-in types): definition, discriminator field (empty: none), member field → the
+/// discriminator value that selects it.
+type UnionHint = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+const UNIONS: &[UnionHint] = &[
+    (
+        "io.k8s.api.core.v1.AppArmorProfile",
+        "type",
+        &[("localhostProfile", "LocalhostProfile")],
+    ),
+    (
+        "io.k8s.api.core.v1.PodSchedulingGroup",
+        "",
+        &[("podGroupName", "PodGroupName")],
+    ),
+    (
+        "io.k8s.api.core.v1.SeccompProfile",
+        "type",
+        &[("localhostProfile", "LocalhostProfile")],
+    ),
+    (
+        "io.k8s.api.flowcontrol.v1.LimitResponse",
+        "type",
+        &[("queuing", "Queuing")],
+    ),
+    (
+        "io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationSpec",
+        "type",
+        &[("exempt", "Exempt"), ("limited", "Limited")],
+    ),
+    (
+        "io.k8s.api.flowcontrol.v1.Subject",
+        "kind",
+        &[
+            ("group", "Group"),
+            ("serviceAccount", "ServiceAccount"),
+            ("user", "User"),
+        ],
+    ),
+];
 
 /// Adds upstream's `enum` of a property (see [`ENUMS`]).
 fn add_enum(definition: &str, field: &str, schema: &mut Map<String, Value>) {
@@ -2810,7 +2885,7 @@ mod tests {
                 let mut out = Map::new();
                 for (k, x) in m {
                     match k.as_str() {
-                        "description" | "default" | "x-kubernetes-unions" => {}
+                        "description" | "default" => {}
                         "required" if x.is_array() => {
                             let mut r: Vec<String> = x
                                 .as_array()

@@ -283,6 +283,9 @@ impl AppState {
             }
             (&Method::POST, None, None) => self.create(&ctx, &req, output).await,
             (&Method::POST, Some(name), Some("binding")) => self.bind(&ctx, name, &req).await,
+            (&Method::POST, Some(name), Some("token")) => {
+                self.create_token(&ctx, name, &req, output).await
+            }
             (
                 &Method::PUT,
                 Some(name),
@@ -489,7 +492,7 @@ impl AppState {
         Ok(warnings)
     }
 
-    fn decode_write_body(
+    pub(crate) fn decode_write_body(
         &self,
         ctx: &ResourceCtx,
         req: &ResourceRequest,

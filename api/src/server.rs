@@ -108,6 +108,8 @@ pub struct AppState {
     pub openapi: RwLock<Arc<crate::openapi::OpenApi>>,
     pub metrics: Arc<Metrics>,
     pub tokens: TokenFile,
+    /// Signs and verifies service account tokens.
+    pub sa_tokens: crate::sa_token::TokenSigner,
     pub shutdown: CancellationToken,
     pub server_address: String,
     pub ready: AtomicBool,
@@ -297,11 +299,26 @@ async fn openapi(
         .and_then(|v| v.to_str().ok())
         .map(|s| s.trim_matches('"').to_string());
     let hash_requested = query.get("hash").map(str::to_string);
+    let mut content_type = "application/json";
+    let mut v2_format = crate::openapi_proto::V2Format::Json;
+    if rest == "v2" {
+        let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+        let Some(format) = crate::openapi_proto::negotiate_v2(accept) else {
+            return text(StatusCode::NOT_ACCEPTABLE, "406 - Not Acceptable\n");
+        };
+        v2_format = format;
+        if format == crate::openapi_proto::V2Format::Protobuf {
+            content_type = crate::openapi_proto::CONTENT_TYPE;
+        }
+    }
     // Rendering is CPU work: keep it off the reactor threads.
     let rendered = tokio::task::spawn_blocking(move || -> Option<(Vec<u8>, String, bool)> {
         match rest.as_str() {
             "v2" => {
-                let (b, etag) = doc.v2();
+                let (b, etag) = match v2_format {
+                    crate::openapi_proto::V2Format::Json => doc.v2(),
+                    crate::openapi_proto::V2Format::Protobuf => doc.v2_protobuf(),
+                };
                 Some((b.to_vec(), etag.trim_matches('"').to_string(), false))
             }
             "v3" => {
@@ -333,7 +350,7 @@ async fn openapi(
             .body(Body::empty())
             .unwrap_or_else(|_| StatusCode::MOVED_PERMANENTLY.into_response());
     }
-    let mut builder = Response::builder().header(header::CONTENT_TYPE, "application/json");
+    let mut builder = Response::builder().header(header::CONTENT_TYPE, content_type);
     if !etag.is_empty() {
         builder = builder.header(header::ETAG, format!("\"{etag}\""));
         if if_none_match.as_deref() == Some(etag.as_str()) {
@@ -382,6 +399,7 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
         &parts.headers,
         parts.extensions.get::<PeerIdentity>(),
         &state.tokens,
+        &|t| state.authenticate_service_account_token(t),
     );
     let user = match user {
         Ok(u) => u,
@@ -396,6 +414,15 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
         }
         "/healthz" | "/livez" | "/readyz" => {
             return health(&state, path.trim_start_matches('/'), &query)
+        }
+        "/.well-known/openid-configuration" => {
+            let url = format!("https://{}", state.server_address);
+            let doc = crate::sa_token::openid_configuration(&url);
+            return json_response(StatusCode::OK, "application/json", &doc);
+        }
+        "/openid/v1/jwks" => {
+            let jwks = state.sa_tokens.jwks();
+            return json_response(StatusCode::OK, "application/jwk-set+json", &jwks);
         }
         "/metrics" => {
             let store = &state.registry.store;
@@ -623,6 +650,7 @@ impl ApiServer {
             sans.push(a);
         }
         let pki = Pki::ensure(&data_dir.join("tls"), &sans)?;
+        let sa_tokens = crate::sa_token::TokenSigner::load_or_create(&data_dir.join("tls"))?;
         let tokens = match &args.token_auth_file {
             Some(p) => TokenFile::load(p)?,
             None => TokenFile::default(),
@@ -642,6 +670,7 @@ impl ApiServer {
             resources: RwLock::new(table),
             metrics: Arc::new(Metrics::default()),
             tokens,
+            sa_tokens,
             shutdown,
             server_address: format!(
                 "{}:{}",

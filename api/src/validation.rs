@@ -62,6 +62,12 @@ pub fn validate(
         ("scheduling.k8s.io", "PriorityClass") => priority_class(&mut e, obj, old),
         ("storage.k8s.io", "StorageClass") => storage_class(&mut e, obj, old),
         ("coordination.k8s.io", "Lease") => lease(&mut e, obj),
+        ("autoscaling", "HorizontalPodAutoscaler") => hpa(&mut e, version, obj),
+        ("networking.k8s.io", "NetworkPolicy") => network_policy(&mut e, obj),
+        ("networking.k8s.io", "IngressClass") => ingress_class(&mut e, obj, old),
+        ("discovery.k8s.io", "EndpointSlice") => endpoint_slice(&mut e, obj),
+        ("", "PersistentVolume") => persistent_volume(&mut e, obj),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => crd(&mut e, obj),
         _ => {}
     }
     e.0
@@ -6919,6 +6925,711 @@ fn lease(e: &mut Errs, obj: &Value) {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// autoscaling: HorizontalPodAutoscaler (pkg/apis/autoscaling/validation)
+
+const METRIC_SOURCE_TYPES: &[&str] = &[
+    "ContainerResource",
+    "External",
+    "Object",
+    "Pods",
+    "Resource",
+];
+
+fn hpa(e: &mut Errs, version: &str, obj: &Value) {
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    if let Some(min) = gi(spec, "minReplicas") {
+        if min < 1 {
+            e.invalid(
+                "spec.minReplicas",
+                Value::from(min),
+                "must be greater than or equal to 1",
+            );
+        }
+    }
+    let max = gi(spec, "maxReplicas").unwrap_or(0);
+    if max < 1 {
+        e.invalid(
+            "spec.maxReplicas",
+            Value::from(max),
+            "must be greater than 0",
+        );
+    }
+    if gi(spec, "minReplicas").is_some_and(|min| max < min) {
+        e.invalid(
+            "spec.maxReplicas",
+            Value::from(max),
+            "must be greater than or equal to `minReplicas`",
+        );
+    }
+    let target = spec.get("scaleTargetRef").unwrap_or(&Value::Null);
+    for field in ["kind", "name"] {
+        let path = child("spec.scaleTargetRef", field);
+        let v = gs(target, field);
+        if v.is_empty() {
+            e.required(&path, "");
+        }
+        for msg in path_segment_name_errors(v) {
+            e.invalid(&path, st(v), msg);
+        }
+    }
+    if version == "v1" {
+        if let Some(t) = gi(spec, "targetCPUUtilizationPercentage").filter(|t| *t < 1) {
+            e.invalid(
+                "spec.targetCPUUtilizationPercentage",
+                Value::from(t),
+                "must be greater than 0",
+            );
+        }
+        return;
+    }
+    for (i, m) in ga(spec, "metrics").iter().enumerate() {
+        hpa_metric(e, m, &index("spec.metrics", i));
+    }
+}
+
+/// `IsValidPathSegmentName`.
+fn path_segment_name_errors(name: &str) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if name == "." || name == ".." {
+        out.push(if name == "." {
+            "may not be '.'"
+        } else {
+            "may not be '..'"
+        });
+    }
+    if name.contains('/') {
+        out.push("may not contain '/'");
+    }
+    if name.contains('%') {
+        out.push("may not contain '%'");
+    }
+    out
+}
+
+fn hpa_metric(e: &mut Errs, m: &Value, path: &str) {
+    let ty = gs(m, "type");
+    let type_path = child(path, "type");
+    if ty.is_empty() {
+        e.required(&type_path, "must specify a metric source type");
+    }
+    if !METRIC_SOURCE_TYPES.contains(&ty) {
+        e.not_supported(&type_path, st(ty), METRIC_SOURCE_TYPES);
+    }
+    let sources = [
+        ("object", "Object"),
+        ("pods", "Pods"),
+        ("resource", "Resource"),
+        ("external", "External"),
+        ("containerResource", "ContainerResource"),
+    ];
+    let present: Vec<&str> = sources
+        .iter()
+        .filter(|(f, _)| get(m, f).is_some_and(|v| !v.is_null()))
+        .map(|(f, _)| *f)
+        .collect();
+    if let Some(first) = present.first() {
+        hpa_source(
+            e,
+            m.get(*first).unwrap_or(&Value::Null),
+            first,
+            &child(path, first),
+        );
+    }
+    match sources.iter().find(|(_, t)| *t == ty) {
+        Some((field, _)) => {
+            if !present.contains(field) {
+                e.required(
+                    child(path, field),
+                    "must populate information for the given metric source",
+                );
+            }
+            if present.len() != 1 {
+                for other in present.iter().filter(|p| *p != field) {
+                    e.forbidden(
+                        child(path, other),
+                        "must populate the given metric source only",
+                    );
+                }
+            }
+        }
+        None => {
+            e.not_supported(&type_path, st(ty), METRIC_SOURCE_TYPES);
+            if present.len() > 1 {
+                for other in &present {
+                    e.forbidden(
+                        child(path, other),
+                        "must populate the given metric source only",
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn hpa_source(e: &mut Errs, src: &Value, kind: &str, path: &str) {
+    let target = src.get("target").unwrap_or(&Value::Null);
+    let target_path = child(path, "target");
+    match kind {
+        "resource" | "containerResource" => {
+            if gs(src, "name").is_empty() {
+                e.required(child(path, "name"), "must specify a resource name");
+            }
+            if kind == "containerResource" && gs(src, "container").is_empty() {
+                e.required(child(path, "container"), "must specify a container");
+            }
+            hpa_target(e, target, &target_path);
+            let (util, avg) = (
+                get(target, "averageUtilization"),
+                get(target, "averageValue"),
+            );
+            if util.is_none() && avg.is_none() {
+                e.required(
+                    child(&target_path, "averageUtilization"),
+                    "must set either a target raw value or a target utilization",
+                );
+            }
+            if util.is_some() && avg.is_some() {
+                e.forbidden(
+                    child(&target_path, "averageValue"),
+                    "may not set both a target raw value and a target utilization",
+                );
+            }
+        }
+        _ => {
+            let metric = src.get("metric").unwrap_or(&Value::Null);
+            if gs(metric, "name").is_empty() {
+                e.required(
+                    child(&child(path, "metric"), "name"),
+                    "must specify a metric name",
+                );
+            }
+            hpa_target(e, target, &target_path);
+            if get(target, "value").is_none() && get(target, "averageValue").is_none() {
+                e.required(
+                    child(
+                        &target_path,
+                        if kind == "pods" {
+                            "averageValue"
+                        } else {
+                            "value"
+                        },
+                    ),
+                    if kind == "pods" {
+                        "must specify a positive target averageValue"
+                    } else {
+                        "must set either a target value or averageValue"
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// `validateMetricTarget`.
+fn hpa_target(e: &mut Errs, t: &Value, path: &str) {
+    let ty = gs(t, "type");
+    if ty.is_empty() {
+        e.required(child(path, "type"), "must specify a metric target type");
+    }
+    if !matches!(ty, "Utilization" | "Value" | "AverageValue") {
+        e.invalid(
+            child(path, "type"),
+            st(ty),
+            "must be either Utilization, Value, or AverageValue",
+        );
+    }
+    for field in ["value", "averageValue"] {
+        if let Some(v) = t.get(field) {
+            if quantity_of(v).is_none_or(|q| q.canonical().starts_with('-') || q.canonical() == "0")
+            {
+                e.invalid(child(path, field), v.clone(), "must be positive");
+            }
+        }
+    }
+    if let Some(u) = gi(t, "averageUtilization").filter(|u| *u < 1) {
+        e.invalid(
+            child(path, "averageUtilization"),
+            Value::from(u),
+            "must be greater than 0",
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// networking: NetworkPolicy, IngressClass (pkg/apis/networking/validation)
+
+fn network_policy(e: &mut Errs, obj: &Value) {
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    check_label_selector(e, spec.get("podSelector"), "spec.podSelector");
+    for (dir, peers) in [("ingress", "from"), ("egress", "to")] {
+        for (i, rule) in ga(spec, dir).iter().enumerate() {
+            let rule_path = index(&child("spec", dir), i);
+            for (j, port) in ga(rule, "ports").iter().enumerate() {
+                network_policy_port(e, port, &index(&child(&rule_path, "ports"), j));
+            }
+            for (j, peer) in ga(rule, peers).iter().enumerate() {
+                network_policy_peer(e, peer, &index(&child(&rule_path, peers), j));
+            }
+        }
+    }
+    let types = ga(spec, "policyTypes");
+    if types.len() > 2 {
+        e.invalid(
+            "spec.policyTypes",
+            Value::Array(types.to_vec()),
+            "may not specify more than two policyTypes",
+        );
+        return;
+    }
+    for (i, t) in types.iter().enumerate() {
+        let t = t.as_str().unwrap_or("");
+        if !matches!(t, "Ingress" | "Egress") {
+            e.not_supported(index("spec.policyTypes", i), st(t), &["Ingress", "Egress"]);
+        }
+    }
+}
+
+fn network_policy_port(e: &mut Errs, port: &Value, path: &str) {
+    if let Some(p) = port.get("protocol").and_then(Value::as_str) {
+        check_protocol(e, p, &child(path, "protocol"));
+    }
+    let end = gi(port, "endPort");
+    match port.get("port") {
+        Some(Value::String(name)) => {
+            if let Some(end) = end {
+                e.invalid(
+                    child(path, "endPort"),
+                    Value::from(end),
+                    "may not be specified when `port` is non-numeric",
+                );
+            }
+            for msg in valid_port_name_errors(name) {
+                e.invalid(child(path, "port"), st(name), &msg);
+            }
+        }
+        Some(p) if !p.is_null() => {
+            let n = p.as_i64().unwrap_or(0);
+            if !valid_port_num(n) {
+                e.invalid(
+                    child(path, "port"),
+                    Value::from(n),
+                    &inclusive_range(1, 65535),
+                );
+            }
+            if let Some(end) = end {
+                if end < n {
+                    e.invalid(
+                        child(path, "endPort"),
+                        Value::from(n),
+                        "must be greater than or equal to `port`",
+                    );
+                }
+                if !valid_port_num(end) {
+                    e.invalid(
+                        child(path, "endPort"),
+                        Value::from(end),
+                        &inclusive_range(1, 65535),
+                    );
+                }
+            }
+        }
+        _ => {
+            if let Some(end) = end {
+                e.invalid(
+                    child(path, "endPort"),
+                    Value::from(end),
+                    "may not be specified when `port` is not specified",
+                );
+            }
+        }
+    }
+}
+
+fn network_policy_peer(e: &mut Errs, peer: &Value, path: &str) {
+    let mut peers = 0;
+    for sel in ["podSelector", "namespaceSelector"] {
+        if let Some(s) = peer.get(sel).filter(|s| !s.is_null()) {
+            peers += 1;
+            check_label_selector(e, Some(s), &child(path, sel));
+        }
+    }
+    let block = peer.get("ipBlock").filter(|b| !b.is_null());
+    if let Some(b) = block {
+        peers += 1;
+        let cidr = gs(b, "cidr");
+        let bp = child(path, "ipBlock");
+        if cidr.is_empty() {
+            e.required(child(&bp, "cidr"), "");
+        } else {
+            check_cidr(e, cidr, &child(&bp, "cidr"));
+            let outer = parse_cidr(cidr);
+            for (i, except) in ga(b, "except").iter().enumerate() {
+                let except = except.as_str().unwrap_or("");
+                let ep = index(&child(&bp, "except"), i);
+                let before = e.0.len();
+                check_cidr(e, except, &ep);
+                if e.0.len() > before {
+                    continue;
+                }
+                if let (Some((net, bits)), Some((inner, inner_bits))) = (outer, parse_cidr(except))
+                {
+                    if inner_bits <= bits || !same_prefix(net, inner, bits) {
+                        e.invalid(&ep, st(except), "must be a strict subset of `cidr`");
+                    }
+                }
+            }
+        }
+    }
+    if peers == 0 {
+        e.required(path, "must specify a peer");
+    } else if peers > 1 && block.is_some() {
+        e.forbidden(path, "may not specify both ipBlock and another peer");
+    }
+}
+
+/// Whether `a` and `b` share their first `bits` bits.
+fn same_prefix(a: std::net::IpAddr, b: std::net::IpAddr, bits: u8) -> bool {
+    let (a, b, len) = match (a, b) {
+        (std::net::IpAddr::V4(a), std::net::IpAddr::V4(b)) => {
+            (u128::from(u32::from(a)), u128::from(u32::from(b)), 32u32)
+        }
+        (std::net::IpAddr::V6(a), std::net::IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),
+        _ => return false,
+    };
+    let shift = len.saturating_sub(u32::from(bits));
+    if shift >= 128 {
+        return true;
+    }
+    (a >> shift) == (b >> shift)
+}
+
+fn ingress_class(e: &mut Errs, obj: &Value, old: Option<&Value>) {
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    let controller = gs(spec, "controller");
+    if controller.len() > 250 {
+        e.too_long("spec.controller", 250);
+    }
+    check_domain_prefixed_path(e, controller, "spec.controller");
+    if let Some(p) = spec.get("parameters").filter(|p| !p.is_null()) {
+        let pp = "spec.parameters";
+        if gs(p, "kind").is_empty() {
+            e.required(child(pp, "kind"), "");
+        }
+        if gs(p, "name").is_empty() {
+            e.required(child(pp, "name"), "");
+        }
+        let scope = gs(p, "scope");
+        let ns = p.get("namespace").and_then(Value::as_str);
+        match scope {
+            "Namespace" if ns.is_none_or(str::is_empty) => e.required(
+                child(pp, "namespace"),
+                "`parameters.scope` is set to 'Namespace'",
+            ),
+            "Cluster" if ns.is_some() => e.forbidden(
+                child(pp, "namespace"),
+                "`parameters.scope` is set to 'Cluster'",
+            ),
+            "" | "Namespace" | "Cluster" => {}
+            other => e.not_supported(child(pp, "scope"), st(other), &["Cluster", "Namespace"]),
+        }
+    }
+    if let Some(old) = old {
+        let old_controller = old.get("spec").and_then(|s| s.get("controller"));
+        e.immutable("spec.controller", spec.get("controller"), old_controller);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// discovery: EndpointSlice (pkg/apis/discovery/validation)
+
+fn endpoint_slice(e: &mut Errs, obj: &Value) {
+    let address_type = gs(obj, "addressType");
+    const TYPES: &[&str] = &["FQDN", "IPv4", "IPv6"];
+    if address_type.is_empty() {
+        e.required("addressType", "");
+    } else if !TYPES.contains(&address_type) {
+        e.not_supported("addressType", st(address_type), TYPES);
+    }
+    let endpoints = ga(obj, "endpoints");
+    if endpoints.len() > 1000 {
+        e.too_many("endpoints", endpoints.len(), 1000);
+    }
+    for (i, ep) in endpoints.iter().enumerate() {
+        let ip = index("endpoints", i);
+        let ap = child(&ip, "addresses");
+        let addresses = ga(ep, "addresses");
+        if addresses.is_empty() {
+            e.required(&ap, "must contain at least 1 address");
+        } else if addresses.len() > 100 {
+            e.too_many(&ap, addresses.len(), 100);
+        }
+        for (j, a) in addresses.iter().enumerate() {
+            let a = a.as_str().unwrap_or("");
+            let path = index(&ap, j);
+            match address_type {
+                "IPv4" if a.parse::<std::net::Ipv4Addr>().is_err() => {
+                    e.invalid(&path, st(a), "must be a valid IPv4 address")
+                }
+                "IPv6" if a.parse::<std::net::Ipv6Addr>().is_err() => {
+                    e.invalid(&path, st(a), "must be a valid IPv6 address")
+                }
+                "FQDN" => {
+                    for msg in dns1123_subdomain_errors(a) {
+                        e.invalid(&path, st(a), &msg);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(n) = ep.get("nodeName").and_then(Value::as_str) {
+            for msg in subdomain_name_errors(n, false) {
+                e.invalid(child(&ip, "nodeName"), st(n), &msg);
+            }
+        }
+        if let Some(h) = ep.get("hostname").and_then(Value::as_str) {
+            check_dns1123_label(e, h, &child(&ip, "hostname"));
+        }
+    }
+    let ports = ga(obj, "ports");
+    if ports.len() > 100 {
+        e.too_many("ports", ports.len(), 100);
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for (i, p) in ports.iter().enumerate() {
+        let pp = index("ports", i);
+        let name = gs(p, "name");
+        if !name.is_empty() {
+            check_dns1123_label(e, name, &child(&pp, "name"));
+        }
+        if names.contains(&name) {
+            e.duplicate(child(&pp, "name"), st(name));
+        } else {
+            names.push(name);
+        }
+        match p.get("protocol").and_then(Value::as_str) {
+            None => e.required(child(&pp, "protocol"), ""),
+            Some(proto) => check_protocol(e, proto, &child(&pp, "protocol")),
+        }
+        if let Some(ap) = p.get("appProtocol").and_then(Value::as_str) {
+            check_qualified_name(e, ap, &child(&pp, "appProtocol"));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// core: PersistentVolume (ValidatePersistentVolumeSpec, the basics)
+
+const PV_SOURCES: &[&str] = &[
+    "awsElasticBlockStore",
+    "azureDisk",
+    "azureFile",
+    "cephfs",
+    "cinder",
+    "csi",
+    "fc",
+    "flexVolume",
+    "flocker",
+    "gcePersistentDisk",
+    "glusterfs",
+    "hostPath",
+    "iscsi",
+    "local",
+    "nfs",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "quobyte",
+    "rbd",
+    "scaleIO",
+    "storageos",
+    "vsphereVolume",
+];
+
+fn persistent_volume(e: &mut Errs, obj: &Value) {
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    let modes = ga(spec, "accessModes");
+    if modes.is_empty() {
+        e.required("spec.accessModes", "");
+    }
+    for m in modes {
+        let m = m.as_str().unwrap_or("");
+        if !ACCESS_MODES.contains(&m) {
+            e.not_supported("spec.accessModes", st(m), ACCESS_MODES);
+        }
+    }
+    let capacity = gm(spec, "capacity");
+    if capacity.is_none_or(Map::is_empty) {
+        e.required("spec.capacity", "");
+    }
+    for (name, q) in capacity.into_iter().flatten() {
+        if name != "storage" {
+            e.not_supported("spec.capacity", st(name), &["storage"]);
+            continue;
+        }
+        let path = key("spec.capacity", name);
+        match quantity_of(q) {
+            Some(q) if q.canonical().starts_with('-') || q.canonical() == "0" => e.invalid(
+                &path,
+                Value::String(q.canonical()),
+                "must be greater than zero",
+            ),
+            _ => {}
+        }
+    }
+    let policy = gs(spec, "persistentVolumeReclaimPolicy");
+    if !policy.is_empty() && !matches!(policy, "Delete" | "Recycle" | "Retain") {
+        e.not_supported(
+            "spec.persistentVolumeReclaimPolicy",
+            st(policy),
+            &["Delete", "Recycle", "Retain"],
+        );
+    }
+    let sources: Vec<&str> = PV_SOURCES
+        .iter()
+        .copied()
+        .filter(|s| get(spec, s).is_some_and(|v| !v.is_null()))
+        .collect();
+    match sources.as_slice() {
+        [] => e.required("spec", "must specify a volume type"),
+        [_] => {}
+        [_, rest @ ..] => {
+            for s in rest {
+                e.forbidden(child("spec", s), "may not specify more than 1 volume type");
+            }
+        }
+    }
+    if let Some(mode) = spec.get("volumeMode").and_then(Value::as_str) {
+        if !matches!(mode, "Block" | "Filesystem") {
+            e.not_supported("spec.volumeMode", st(mode), &["Block", "Filesystem"]);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// apiextensions: CustomResourceDefinition (the invariants meso's registration relies on)
+
+fn crd(e: &mut Errs, obj: &Value) {
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    let names = spec.get("names").unwrap_or(&Value::Null);
+    let group = gs(spec, "group");
+    let plural = gs(names, "plural");
+    let name = meta::meta_str(obj, "name").unwrap_or("");
+    if name != format!("{plural}.{group}") {
+        e.invalid(
+            "metadata.name",
+            st(name),
+            "must be spec.names.plural+\".\"+spec.group",
+        );
+    }
+    if group.is_empty() {
+        e.required("spec.group", "");
+    } else {
+        let errs = dns1123_subdomain_errors(group);
+        if !errs.is_empty() {
+            e.invalid("spec.group", st(group), &errs.join(","));
+        } else if !group.contains('.') {
+            e.invalid(
+                "spec.group",
+                st(group),
+                "should be a domain with at least one dot",
+            );
+        }
+    }
+    match gs(spec, "scope") {
+        "" => e.required("spec.scope", ""),
+        "Cluster" | "Namespaced" => {}
+        other => e.not_supported("spec.scope", st(other), &["Cluster", "Namespaced"]),
+    }
+
+    let versions = ga(spec, "versions");
+    let mut seen: Vec<&str> = Vec::new();
+    let (mut unique, mut storage) = (true, 0);
+    for (i, v) in versions.iter().enumerate() {
+        let vp = index("spec.versions", i);
+        let vname = gs(v, "name");
+        if seen.contains(&vname) {
+            unique = false;
+        }
+        seen.push(vname);
+        let errs = dns1035_label_errors(vname);
+        if !errs.is_empty() {
+            e.invalid(child(&vp, "name"), st(vname), &errs.join(","));
+        }
+        if gb(v, "storage") {
+            storage += 1;
+        }
+        let schema = v.get("schema").and_then(|s| s.get("openAPIV3Schema"));
+        if schema.is_none_or(Value::is_null) {
+            e.required(
+                child(&child(&vp, "schema"), "openAPIV3Schema"),
+                "schemas are required",
+            );
+        }
+    }
+    if versions.is_empty() {
+        e.required(
+            "spec.versions",
+            "must have exactly one version marked as storage version",
+        );
+    } else {
+        if !unique {
+            e.invalid(
+                "spec.versions",
+                Value::Array(versions.to_vec()),
+                "must contain unique version names",
+            );
+        }
+        if storage != 1 {
+            e.invalid(
+                "spec.versions",
+                Value::Array(versions.to_vec()),
+                "must have exactly one version marked as storage version",
+            );
+        }
+    }
+
+    let np = "spec.names";
+    for (field, mixed_case) in [
+        ("plural", false),
+        ("singular", false),
+        ("kind", true),
+        ("listKind", true),
+    ] {
+        let v = gs(names, field);
+        if v.is_empty() {
+            e.required(child(np, field), "");
+            continue;
+        }
+        let errs = dns1035_label_errors(&v.to_lowercase());
+        if !errs.is_empty() {
+            let joined = errs.join(",");
+            let msg = if mixed_case {
+                format!("may have mixed case, but should otherwise match: {joined}")
+            } else {
+                joined
+            };
+            e.invalid(child(np, field), st(v), &msg);
+        }
+    }
+    for list in ["shortNames", "categories"] {
+        for (i, v) in ga(names, list).iter().enumerate() {
+            let v = v.as_str().unwrap_or("");
+            let errs = dns1035_label_errors(v);
+            if !errs.is_empty() {
+                e.invalid(index(&child(np, list), i), st(v), &errs.join(","));
+            }
+        }
+    }
+    let kind = gs(names, "kind");
+    if !kind.is_empty() && kind == gs(names, "listKind") {
+        e.invalid(
+            child(np, "listKind"),
+            st(kind),
+            "kind and listKind may not be the same",
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -8213,5 +8924,89 @@ mod tests {
             vec!["must contain at least one letter (a-z)".to_string()]
         );
         assert_eq!(subdomain_name_errors("abc-", true), Vec::<String>::new());
+    }
+
+    // ------------------------------------------------- HPA, NetworkPolicy, EndpointSlice, …
+
+    #[test]
+    fn more_kinds_table() {
+        let hpa = response("defaults/horizontalpodautoscaler-v2.json");
+        let np = response("defaults/networkpolicy.json");
+        let eps = response("defaults/endpointslice.json");
+        let crd = response("defaults/customresourcedefinition.json");
+        let ic = json!({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+            "metadata": {"name": "nginx"}, "spec": {"controller": "k8s.io/ingress-nginx"}});
+        let pv = json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "capacity": {"storage": "1Gi"},
+                     "hostPath": {"path": "/tmp/pv"}, "persistentVolumeReclaimPolicy": "Retain"}});
+        for base in [&hpa, &np, &eps, &crd, &ic, &pv] {
+            assert_eq!(run(base, None), vec![], "valid base {base}");
+        }
+        type Case<'a> = (&'a Value, &'a str, Value, &'a str, &'a str);
+        let cases: Vec<Case> = vec![
+            (&hpa, "/spec/maxReplicas", json!(0), "spec.maxReplicas", "Invalid value: 0: must be greater than 0"),
+            (&hpa, "/spec/minReplicas", json!(0), "spec.minReplicas", "Invalid value: 0: must be greater than or equal to 1"),
+            (&hpa, "/spec/minReplicas", json!(50), "spec.maxReplicas", "must be greater than or equal to `minReplicas`"),
+            (&hpa, "/spec/scaleTargetRef/name", json!(""), "spec.scaleTargetRef.name", "Required value"),
+            (&hpa, "/spec/scaleTargetRef/kind", json!("a/b"), "spec.scaleTargetRef.kind", "Invalid value: \"a/b\": may not contain '/'"),
+            (&hpa, "/spec/metrics", json!([{"type": "Resource"}]), "spec.metrics[0].resource", "Required value: must populate information for the given metric source"),
+            (&hpa, "/spec/metrics", json!([{"type": "Bogus"}]), "spec.metrics[0].type", "Unsupported value: \"Bogus\": supported values: \"ContainerResource\", \"External\", \"Object\", \"Pods\", \"Resource\""),
+            (&hpa, "/spec/metrics", json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 0}}}]), "spec.metrics[0].resource.target.averageUtilization", "Invalid value: 0: must be greater than 0"),
+            (&hpa, "/spec/metrics", json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization"}}}]), "spec.metrics[0].resource.target.averageUtilization", "Required value: must set either a target raw value or a target utilization"),
+            (&hpa, "/spec/metrics", json!([{"type": "Pods", "pods": {"metric": {"name": "x"}, "target": {"type": "AverageValue", "averageValue": "1"}}, "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}]), "spec.metrics[0].resource", "Forbidden: must populate the given metric source only"),
+            (&np, "/spec/policyTypes", json!(["Sideways"]), "spec.policyTypes[0]", "Unsupported value: \"Sideways\": supported values: \"Ingress\", \"Egress\""),
+            (&np, "/spec/ingress", json!([{"from": [{}]}]), "spec.ingress[0].from[0]", "Required value: must specify a peer"),
+            (&np, "/spec/ingress", json!([{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}]}]), "spec.ingress[0].from[0]", "Forbidden: may not specify both ipBlock and another peer"),
+            (&np, "/spec/egress", json!([{"to": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["192.168.0.0/16"]}}]}]), "spec.egress[0].to[0].ipBlock.except[0]", "must be a strict subset of `cidr`"),
+            (&np, "/spec/ingress", json!([{"ports": [{"port": 80, "endPort": 70}]}]), "spec.ingress[0].ports[0].endPort", "Invalid value: 80: must be greater than or equal to `port`"),
+            (&np, "/spec/ingress", json!([{"ports": [{"port": "http", "endPort": 90}]}]), "spec.ingress[0].ports[0].endPort", "Invalid value: 90: may not be specified when `port` is non-numeric"),
+            (&np, "/spec/ingress", json!([{"ports": [{"protocol": "ICMP", "port": 1}]}]), "spec.ingress[0].ports[0].protocol", "Unsupported value: \"ICMP\""),
+            (&eps, "/addressType", json!("IPX"), "addressType", "Unsupported value: \"IPX\": supported values: \"FQDN\", \"IPv4\", \"IPv6\""),
+            (&eps, "/endpoints", json!([{"addresses": []}]), "endpoints[0].addresses", "Required value: must contain at least 1 address"),
+            (&eps, "/endpoints", json!([{"addresses": ["300.1.1.1"]}]), "endpoints[0].addresses[0]", "Invalid value: \"300.1.1.1\": must be a valid IPv4 address"),
+            (&eps, "/ports", json!([{"name": "a", "protocol": "TCP", "port": 1}, {"name": "a", "protocol": "TCP", "port": 2}]), "ports[1].name", "Duplicate value: \"a\""),
+            (&eps, "/ports", json!([{"name": "a", "port": 1}]), "ports[0].protocol", "Required value"),
+            (&ic, "/spec/controller", json!("nginx"), "spec.controller", "Invalid value: \"nginx\": must be a domain-prefixed path (such as \"acme.io/foo\")"),
+            (&ic, "/spec/controller", json!(""), "spec.controller", "Required value"),
+            (&ic, "/spec/parameters", json!({"kind": "X", "name": "y", "scope": "Namespace"}), "spec.parameters.namespace", "Required value: `parameters.scope` is set to 'Namespace'"),
+            (&pv, "/spec/accessModes", json!([]), "spec.accessModes", "Required value"),
+            (&pv, "/spec/hostPath", Value::Null, "spec", "Required value: must specify a volume type"),
+            (&pv, "/spec/nfs", json!({"server": "s", "path": "/p"}), "spec.nfs", "Forbidden: may not specify more than 1 volume type"),
+            (&pv, "/spec/persistentVolumeReclaimPolicy", json!("Keep"), "spec.persistentVolumeReclaimPolicy", "Unsupported value: \"Keep\""),
+            (&crd, "/metadata/name", json!("widgets.other.example.com"), "metadata.name", "Invalid value: \"widgets.other.example.com\": must be spec.names.plural+\".\"+spec.group"),
+            (&crd, "/spec/scope", json!("Global"), "spec.scope", "Unsupported value: \"Global\": supported values: \"Cluster\", \"Namespaced\""),
+            (&crd, "/spec/versions/0/storage", json!(false), "spec.versions", "must have exactly one version marked as storage version"),
+            (&crd, "/spec/versions/0/schema", Value::Null, "spec.versions[0].schema.openAPIV3Schema", "Required value: schemas are required"),
+            (&crd, "/spec/versions/0/name", json!("V1"), "spec.versions[0].name", "Invalid value: \"V1\": a DNS-1035 label must consist of lower case alphanumeric characters"),
+            (&crd, "/spec/names/listKind", json!("Widget"), "spec.names.listKind", "Invalid value: \"Widget\": kind and listKind may not be the same"),
+            (&crd, "/spec/names/kind", json!("Wid_get"), "spec.names.kind", "may have mixed case, but should otherwise match: "),
+        ];
+        for (base, ptr, value, field, message) in cases {
+            let obj = with(base, ptr, value);
+            let got = run(&obj, None);
+            assert!(
+                got.iter().any(|(f, m)| f == field && m.contains(message)),
+                "{ptr}: want {field}: {message}, got {got:?}"
+            );
+        }
+        // IngressClass: the controller is immutable.
+        let changed = with(&ic, "/spec/controller", json!("example.com/other"));
+        let got = run(&changed, Some(&ic));
+        assert!(
+            got.iter()
+                .any(|(f, m)| f == "spec.controller" && m.ends_with("field is immutable")),
+            "{got:?}"
+        );
+        // HPA v1: targetCPUUtilizationPercentage.
+        let v1 = json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "h"}, "spec": {"maxReplicas": 3, "targetCPUUtilizationPercentage": 0,
+            "scaleTargetRef": {"kind": "Deployment", "name": "d", "apiVersion": "apps/v1"}}});
+        assert_eq!(
+            run(&v1, None),
+            vec![(
+                "spec.targetCPUUtilizationPercentage".to_string(),
+                "Invalid value: 0: must be greater than 0".to_string()
+            )]
+        );
     }
 }

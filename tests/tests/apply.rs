@@ -543,11 +543,48 @@ fn client_side_then_server_side_migration(k: &Kubectl) -> Result<()> {
         "dropped env B"
     );
 
-    // And back to client-side apply.
-    srv.kubectl_ok(k, &["apply", "-f", &f2])?;
+    // The server keeps kubectl's last-applied annotation in step with what `kubectl` applied
+    // server-side (upstream's lastAppliedUpdater), so client-side apply can take over again.
+    let last: Value = serde_json::from_str(
+        cm["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .as_str()
+            .context("last-applied annotation kept")?,
+    )?;
+    assert_eq!(
+        last["data"],
+        json!({"a": "1"}),
+        "last-applied follows SSA: {last}"
+    );
+    assert_eq!(last["metadata"]["labels"], json!({"app": "mig"}), "{last}");
+    assert_eq!(
+        last["metadata"]["annotations"],
+        json!({"note": "keep-me"}),
+        "last-applied never holds itself: {last}"
+    );
+
+    // And back to client-side apply: fields dropped from the manifest since the last
+    // server-side apply are removed, new ones added.
+    let back = reduced
+        .replace("  a: \"1\"\n", "  c: \"3\"\n")
+        .replace("    note: keep-me\n", "    other: x\n");
+    let f3 = write_file(dir, "mig3.yaml", &back)?;
+    let f3 = f3.to_string_lossy().into_owned();
+    srv.kubectl_ok(k, &["apply", "-f", &f3])?;
     let cm = kget(&srv, k, &["configmap", "mig"])?;
-    assert_eq!(cm["data"], json!({"a": "1"}));
+    assert_eq!(
+        cm["data"],
+        json!({"c": "3"}),
+        "client-side apply after SSA: {cm}"
+    );
     assert_eq!(cm["metadata"]["labels"], json!({"app": "mig"}));
+    let ann = &cm["metadata"]["annotations"];
+    assert_eq!(ann["other"], "x", "{cm}");
+    ensure!(ann.get("note").is_none(), "dropped annotation stays: {cm}");
+    ensure!(
+        managers(&cm).contains(&("kubectl-client-side-apply".into(), "Update".into())),
+        "{:?}",
+        managers(&cm)
+    );
     Ok(())
 }
 

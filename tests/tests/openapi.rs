@@ -102,8 +102,38 @@ fn explain(k: &Kubectl) -> Result<()> {
         "explain of a missing field: {err}"
     );
 
-    // `--output=plaintext-openapiv2` needs /openapi/v2 as protobuf, which meso does not
-    // serve yet (README, limits).
+    // `--output=plaintext-openapiv2` reads /openapi/v2 as protobuf (gnostic's Document).
+    let o = srv.kubectl(
+        k,
+        &[
+            "explain",
+            "deployment.spec.strategy",
+            "--output=plaintext-openapiv2",
+            "-v=6",
+        ],
+    )?;
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    ensure!(
+        o.status.success(),
+        "explain --output=plaintext-openapiv2 failed:\n{err}"
+    );
+    for want in [
+        "KIND:     Deployment",
+        "VERSION:  apps/v1",
+        "RESOURCE: strategy <Object>",
+        "rollingUpdate\t<Object>",
+        "Rolling update config params. Present only if DeploymentStrategyType =",
+    ] {
+        ensure!(
+            out.contains(want),
+            "explain --output=plaintext-openapiv2 lacks {want:?}:\n{out}"
+        );
+    }
+    ensure!(
+        err.contains("/openapi/v2") && err.contains("200 OK"),
+        "kubectl did not read /openapi/v2:\n{err}"
+    );
 
     Ok(())
 }
@@ -475,6 +505,7 @@ fn no_redirect_client(srv: &MesoServer) -> Result<reqwest::Client> {
 
 struct Got {
     status: u16,
+    content_type: String,
     etag: Option<String>,
     cache_control: String,
     location: Option<String>,
@@ -483,9 +514,18 @@ struct Got {
 }
 
 async fn get(client: &reqwest::Client, url: &str, if_none_match: Option<&str>) -> Result<Got> {
+    get_as(client, url, "application/json", if_none_match).await
+}
+
+async fn get_as(
+    client: &reqwest::Client,
+    url: &str,
+    accept: &str,
+    if_none_match: Option<&str>,
+) -> Result<Got> {
     let mut b = client
         .get(url)
-        .header("Accept", "application/json")
+        .header("Accept", accept)
         .timeout(Duration::from_secs(60));
     if let Some(e) = if_none_match {
         b = b.header("If-None-Match", e);
@@ -497,7 +537,8 @@ async fn get(client: &reqwest::Client, url: &str, if_none_match: Option<&str>) -
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let (etag, cache_control, location, expires) = (
+    let (content_type, etag, cache_control, location, expires) = (
+        h("content-type").unwrap_or_default(),
         h("etag"),
         h("cache-control").unwrap_or_default(),
         h("location"),
@@ -507,6 +548,7 @@ async fn get(client: &reqwest::Client, url: &str, if_none_match: Option<&str>) -
     let body = r.bytes().await?.to_vec();
     Ok(Got {
         status,
+        content_type,
         etag,
         cache_control,
         location,
@@ -597,22 +639,69 @@ async fn openapi_etag_hash_and_304() -> Result<()> {
         }
     }
 
-    // v2: ETag and 304.
+    // v2: ETag and 304, as JSON and as protobuf (which keeps the JSON document's ETag).
     let v2 = format!("{base}/openapi/v2");
     let g = get(&client, &v2, None).await?;
     ensure!(g.status == 200, "GET /openapi/v2: {}", g.status);
-    match g.etag {
-        None => problems.push("/openapi/v2 has no ETag".into()),
-        Some(etag) => {
-            let g2 = get(&client, &v2, Some(&etag)).await?;
-            if g2.status != 304 || !g2.body.is_empty() {
-                problems.push(format!(
-                    "/openapi/v2 If-None-Match: {} with {} bytes, want 304",
-                    g2.status,
-                    g2.body.len()
-                ));
+    let json_len = g.body.len();
+    let json_etag = g.etag.clone();
+    for accept in [
+        "application/json",
+        "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+    ] {
+        let g = get_as(&client, &v2, accept, None).await?;
+        ensure!(g.status == 200, "GET /openapi/v2 as {accept}: {}", g.status);
+        let proto = accept.contains("protobuf");
+        let want_type = if proto {
+            "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+        } else {
+            "application/json"
+        };
+        if g.content_type != want_type {
+            problems.push(format!(
+                "/openapi/v2 as {accept}: Content-Type {:?}, want {want_type}",
+                g.content_type
+            ));
+        }
+        // gnostic's Document starts with field 1 (swagger = "2.0"): 0x0a 0x03 "2.0".
+        if proto && !g.body.starts_with(b"\x0a\x032.0") {
+            problems.push(format!(
+                "/openapi/v2 as protobuf does not start with swagger=2.0: {:?}",
+                &g.body[..g.body.len().min(16)]
+            ));
+        }
+        if proto && (g.body.len() < 100_000 || g.body.len() >= json_len) {
+            problems.push(format!(
+                "/openapi/v2 as protobuf: {} bytes (JSON: {json_len})",
+                g.body.len()
+            ));
+        }
+        if g.etag != json_etag {
+            problems.push(format!(
+                "/openapi/v2 as {accept}: ETag {:?}, want the JSON document's {json_etag:?}",
+                g.etag
+            ));
+        }
+        match g.etag {
+            None => problems.push(format!("/openapi/v2 as {accept} has no ETag")),
+            Some(etag) => {
+                let g2 = get_as(&client, &v2, accept, Some(&etag)).await?;
+                if g2.status != 304 || !g2.body.is_empty() {
+                    problems.push(format!(
+                        "/openapi/v2 as {accept} If-None-Match: {} with {} bytes, want 304",
+                        g2.status,
+                        g2.body.len()
+                    ));
+                }
             }
         }
+    }
+    let g = get_as(&client, &v2, "text/html", None).await?;
+    if g.status != 406 {
+        problems.push(format!(
+            "/openapi/v2 as text/html: {}, want 406 as upstream",
+            g.status
+        ));
     }
     ensure!(
         problems.is_empty(),
