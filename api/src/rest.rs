@@ -283,6 +283,7 @@ impl AppState {
             }
             (&Method::POST, None, None) => self.create(&ctx, &req, output).await,
             (&Method::POST, Some(name), Some("binding")) => self.bind(&ctx, name, &req).await,
+            (&Method::POST, Some(name), Some("eviction")) => self.evict(&ctx, name, &req).await,
             (
                 &Method::PUT,
                 Some(name),

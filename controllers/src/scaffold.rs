@@ -158,7 +158,7 @@ where
 /// Starts every enabled controller and runs them until `shutdown`.
 pub async fn run_all(ctx: Arc<Context>, shutdown: CancellationToken) -> anyhow::Result<()> {
     type Builder = fn(&Arc<Context>) -> BoxFuture<'static, ()>;
-    let all: [(&str, Builder); 9] = [
+    let all: [(&str, Builder); 13] = [
         ("replicaset-controller", crate::replicaset::controller),
         ("deployment-controller", crate::deployment::controller),
         ("garbage-collector-controller", crate::gc::controller),
@@ -177,6 +177,16 @@ pub async fn run_all(ctx: Arc<Context>, shutdown: CancellationToken) -> anyhow::
             "endpointslice-controller",
             crate::endpoints::slice_controller,
         ),
+        (
+            "node-lifecycle-controller",
+            crate::nodelifecycle::controller,
+        ),
+        (
+            "taint-eviction-controller",
+            crate::nodelifecycle::taint_eviction_controller,
+        ),
+        ("pod-garbage-collector-controller", crate::podgc::controller),
+        ("disruption-controller", crate::disruption::controller),
     ];
     let mut running = Vec::new();
     for (name, build) in all {
