@@ -156,7 +156,6 @@ async fn monitor(
                         message: Some("Kubelet never posted node status.".into()),
                         last_heartbeat_time: node.metadata.creation_timestamp.clone(),
                         last_transition_time: Some(now.clone()),
-                        ..Default::default()
                     });
                     changed = true;
                 }
