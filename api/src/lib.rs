@@ -15,6 +15,7 @@ pub mod certs;
 pub mod conversion;
 pub mod defaults;
 pub mod errors;
+pub mod eviction;
 pub mod field_validation;
 pub mod meta;
 pub mod metrics;

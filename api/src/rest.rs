@@ -286,6 +286,7 @@ impl AppState {
             (&Method::POST, Some(name), Some("token")) => {
                 self.create_token(&ctx, name, &req, output).await
             }
+            (&Method::POST, Some(name), Some("eviction")) => self.evict(&ctx, name, &req).await,
             (
                 &Method::PUT,
                 Some(name),

@@ -10,6 +10,7 @@ pub mod cron;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
 pub mod endpoints;
 pub mod events;
 pub mod gc;
@@ -18,6 +19,8 @@ pub mod informer;
 pub mod job;
 pub mod leader;
 pub mod metrics;
+pub mod nodelifecycle;
+pub mod podgc;
 pub mod replicaset;
 pub mod scaffold;
 pub mod serviceaccount;
@@ -47,6 +50,10 @@ pub const CONTROLLERS: &[&str] = &[
     "root-ca-certificate-publisher-controller",
     "endpoints-controller",
     "endpointslice-controller",
+    "node-lifecycle-controller",
+    "taint-eviction-controller",
+    "pod-garbage-collector-controller",
+    "disruption-controller",
 ];
 
 /// Command-line flags (kube-controller-manager's names).
@@ -82,6 +89,23 @@ pub struct Config {
     /// Requeue bound for the per-object error backoff (upstream's workqueue: 5 ms to 1000 s).
     #[arg(long, default_value = "1000s", value_parser = parse_duration)]
     pub max_error_backoff: Duration,
+    /// How long a node may go without renewing its Lease (or posting Ready) before it is
+    /// marked `Ready=Unknown` and tainted unreachable.
+    #[arg(long, default_value = "40s", value_parser = parse_duration)]
+    pub node_monitor_grace_period: Duration,
+    /// How often the node lifecycle and taint eviction controllers look at every node.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub node_monitor_period: Duration,
+    /// Terminated pods kept before the pod GC deletes the oldest; `0` or less turns it off.
+    #[arg(long, default_value_t = 12500, allow_hyphen_values = true)]
+    pub terminated_pod_gc_threshold: i64,
+    /// How often the pod GC runs (upstream's fixed 20 s).
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub pod_gc_period: Duration,
+    /// How long a node must stay absent before its pods are garbage-collected (upstream's
+    /// fixed 40 s quarantine).
+    #[arg(long, default_value = "40s", value_parser = parse_duration)]
+    pub pod_gc_orphan_quarantine: Duration,
 }
 
 impl Default for Config {

@@ -159,7 +159,7 @@ where
 /// Starts every enabled controller and runs them until `shutdown`.
 pub async fn run_all(ctx: Arc<Context>, shutdown: CancellationToken) -> anyhow::Result<()> {
     type Builder = fn(&Arc<Context>) -> BoxFuture<'static, ()>;
-    let all: [(&str, Builder); 11] = [
+    let all: [(&str, Builder); 15] = [
         ("replicaset-controller", crate::replicaset::controller),
         ("deployment-controller", crate::deployment::controller),
         ("statefulset-controller", crate::statefulset::controller),
@@ -180,6 +180,16 @@ pub async fn run_all(ctx: Arc<Context>, shutdown: CancellationToken) -> anyhow::
             "endpointslice-controller",
             crate::endpoints::slice_controller,
         ),
+        (
+            "node-lifecycle-controller",
+            crate::nodelifecycle::controller,
+        ),
+        (
+            "taint-eviction-controller",
+            crate::nodelifecycle::taint_eviction_controller,
+        ),
+        ("pod-garbage-collector-controller", crate::podgc::controller),
+        ("disruption-controller", crate::disruption::controller),
     ];
     let mut running = Vec::new();
     for (name, build) in all {
