@@ -17,6 +17,7 @@ pub mod job;
 pub mod leader;
 pub mod metrics;
 pub mod replicaset;
+pub mod resourcequota;
 pub mod scaffold;
 pub mod serviceaccount;
 pub mod util;
@@ -42,6 +43,8 @@ pub const CONTROLLERS: &[&str] = &[
     "root-ca-certificate-publisher-controller",
     "endpoints-controller",
     "endpointslice-controller",
+    "endpointslice-mirroring-controller",
+    "resourcequota-controller",
 ];
 
 /// Command-line flags (kube-controller-manager's names).
@@ -77,6 +80,9 @@ pub struct Config {
     /// Requeue bound for the per-object error backoff (upstream's workqueue: 5 ms to 1000 s).
     #[arg(long, default_value = "1000s", value_parser = parse_duration)]
     pub max_error_backoff: Duration,
+    /// How often every ResourceQuota's usage is recomputed from scratch.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub resource_quota_sync_period: Duration,
 }
 
 impl Default for Config {

@@ -158,7 +158,7 @@ where
 /// Starts every enabled controller and runs them until `shutdown`.
 pub async fn run_all(ctx: Arc<Context>, shutdown: CancellationToken) -> anyhow::Result<()> {
     type Builder = fn(&Arc<Context>) -> BoxFuture<'static, ()>;
-    let all: [(&str, Builder); 9] = [
+    let all: [(&str, Builder); 11] = [
         ("replicaset-controller", crate::replicaset::controller),
         ("deployment-controller", crate::deployment::controller),
         ("garbage-collector-controller", crate::gc::controller),
@@ -177,6 +177,11 @@ pub async fn run_all(ctx: Arc<Context>, shutdown: CancellationToken) -> anyhow::
             "endpointslice-controller",
             crate::endpoints::slice_controller,
         ),
+        (
+            "endpointslice-mirroring-controller",
+            crate::endpoints::mirroring_controller,
+        ),
+        ("resourcequota-controller", crate::resourcequota::controller),
     ];
     let mut running = Vec::new();
     for (name, build) in all {
