@@ -446,10 +446,10 @@ fn pod_matches_scope(pod: &Value, (scope, op, values): &ScopeReq) -> bool {
             .and_then(|s| s.get("activeDeadlineSeconds"))
             .and_then(Value::as_i64)
             .is_some_and(|d| d >= 0),
-        "NotTerminating" => !spec
+        "NotTerminating" => spec
             .and_then(|s| s.get("activeDeadlineSeconds"))
             .and_then(Value::as_i64)
-            .is_some_and(|d| d >= 0),
+            .is_none_or(|d| d < 0),
         "BestEffort" => best_effort(pod),
         "NotBestEffort" => !best_effort(pod),
         "CrossNamespacePodAffinity" => cross_namespace_affinity(pod),
