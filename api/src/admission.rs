@@ -1,6 +1,6 @@
 //! The admission chain every write passes: defaulting and the built-in mutating
-//! admission plugins (ServiceAccount, DefaultTolerationSeconds, Priority), then the
-//! kind-specific validation.
+//! admission plugins (ServiceAccount, DefaultTolerationSeconds, Priority, LimitRanger), then
+//! the kind-specific validation; ResourceQuota ([`crate::quota`]) charges the object last.
 
 use meso_store::Store;
 use serde_json::Value;
@@ -65,6 +65,15 @@ pub fn admit_create(store: &Store, ctx: &ResourceCtx, obj: &mut Value) -> ApiRes
             None => global_default_priority_class(store)?,
         };
         defaults::priority_admission(obj, class.as_ref()).map_err(|m| forbidden(ctx, &name, m))?;
+        if let Some(ns) = ctx.namespace.as_deref() {
+            crate::limitrange::admit_pod(store, ns, obj)?.map_err(|m| forbidden(ctx, &name, m))?;
+        }
+    }
+    if is(ctx, "", "persistentvolumeclaims") {
+        if let Some(ns) = ctx.namespace.as_deref() {
+            let name = crate::meta::meta_str(obj, "name").unwrap_or("").to_string();
+            crate::limitrange::admit_pvc(store, ns, obj)?.map_err(|m| forbidden(ctx, &name, m))?;
+        }
     }
     let uid = crate::meta::meta_str(obj, "uid").unwrap_or("").to_string();
     defaults::prepare_for_create(g, k, obj, &uid);

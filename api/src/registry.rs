@@ -508,14 +508,12 @@ impl Registry {
             self.check_namespace(ns, true)?;
         }
         let key = ctx.key(&name);
-        if dry_run {
-            if self.store.get(&key)?.is_some() {
-                return Err(ApiError::already_exists(ctx.group(), ctx.resource(), &name));
-            }
-            return Ok(obj);
-        }
         if self.store.get(&key)?.is_some() {
             return Err(ApiError::already_exists(ctx.group(), ctx.resource(), &name));
+        }
+        crate::quota::admit_create(&self.store, ctx, &obj, dry_run).await?;
+        if dry_run {
+            return Ok(obj);
         }
         let ns = ctx.namespace.clone().unwrap_or_default();
         if is_service(ctx) {

@@ -43,6 +43,8 @@ pub fn validate(
         ("", "Node") => node(&mut e, obj, old),
         ("", "PersistentVolumeClaim") => pvc(&mut e, obj, old),
         ("", "Endpoints") => endpoints(&mut e, obj),
+        ("", "LimitRange") => limit_range(&mut e, obj),
+        ("", "ResourceQuota") => resource_quota(&mut e, obj),
         ("", "Event") => core_event(&mut e, obj),
         ("events.k8s.io", "Event") => events_event(&mut e, obj),
         ("apps", "Deployment") => deployment(&mut e, group, version, obj, old),
@@ -132,6 +134,7 @@ pub fn quantity_decode_error(
         ("", "PersistentVolume"),
         ("", "Node"),
         ("", "ResourceQuota"),
+        ("", "LimitRange"),
         ("apps", "Deployment"),
         ("apps", "ReplicaSet"),
         ("apps", "StatefulSet"),
@@ -150,7 +153,18 @@ pub fn quantity_decode_error(
             Value::Object(m) => m.iter().any(|(k, v)| {
                 let list = matches!(
                     k.as_str(),
-                    "requests" | "limits" | "capacity" | "allocatable" | "overhead" | "hard"
+                    "requests"
+                        | "limits"
+                        | "capacity"
+                        | "allocatable"
+                        | "overhead"
+                        | "hard"
+                        | "used"
+                        | "max"
+                        | "min"
+                        | "default"
+                        | "defaultRequest"
+                        | "maxLimitRequestRatio"
                 );
                 if under_list || k == "sizeLimit" {
                     if let Value::String(s) = v {
@@ -676,7 +690,7 @@ fn check_cidr(e: &mut Errs, value: &str, path: &str) {
 // =============================================================================================
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum QFormat {
+pub(crate) enum QFormat {
     DecimalSI,
     BinarySI,
     DecimalExponent,
@@ -684,14 +698,14 @@ enum QFormat {
 
 /// A quantity as a count of nano-units (fractions below a nano-unit round up).
 #[derive(Clone, Copy, Debug)]
-struct Quantity {
-    nano: i128,
-    format: QFormat,
+pub(crate) struct Quantity {
+    pub(crate) nano: i128,
+    pub(crate) format: QFormat,
 }
 
-const NANO: i128 = 1_000_000_000;
+pub(crate) const NANO: i128 = 1_000_000_000;
 
-fn parse_quantity(s: &str) -> Option<Quantity> {
+pub(crate) fn parse_quantity(s: &str) -> Option<Quantity> {
     let b = s.as_bytes();
     let mut i = 0;
     let mut negative = false;
@@ -773,7 +787,7 @@ fn parse_quantity(s: &str) -> Option<Quantity> {
 
 impl Quantity {
     /// `Quantity.String()`: the canonical form.
-    fn canonical(&self) -> String {
+    pub(crate) fn canonical(&self) -> String {
         if self.nano == 0 {
             return "0".to_string();
         }
@@ -819,7 +833,7 @@ impl Quantity {
 }
 
 /// A quantity field: a string or a JSON number.
-fn quantity_of(v: &Value) -> Option<Quantity> {
+pub(crate) fn quantity_of(v: &Value) -> Option<Quantity> {
     match v {
         Value::String(s) => parse_quantity(s),
         Value::Number(n) => parse_quantity(&n.to_string()),
@@ -2209,7 +2223,7 @@ fn check_volume_devices(
     }
 }
 
-fn is_huge_pages(name: &str) -> bool {
+pub(crate) fn is_huge_pages(name: &str) -> bool {
     name.starts_with("hugepages-")
 }
 
@@ -2217,7 +2231,7 @@ fn is_native_resource(name: &str) -> bool {
     !name.contains('/') || name.contains("kubernetes.io/")
 }
 
-fn is_extended_resource(name: &str) -> bool {
+pub(crate) fn is_extended_resource(name: &str) -> bool {
     !is_native_resource(name)
         && !name.starts_with("requests.")
         && selectors::label_key_errors(&format!("requests.{name}")).is_empty()
@@ -7628,6 +7642,341 @@ fn crd(e: &mut Errs, obj: &Value) {
             "kind and listKind may not be the same",
         );
     }
+}
+
+// =============================================================================================
+// LimitRange and ResourceQuota (pkg/apis/core/validation)
+// =============================================================================================
+
+/// The resources of one LimitRange item field: name → quantity.
+fn quantities(item: &Value, field: &str) -> BTreeMap<String, Quantity> {
+    item.get(field)
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| quantity_of(v).map(|q| (k.clone(), q)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn milli_ceil(q: &Quantity) -> i128 {
+    let d: i128 = 1_000_000;
+    if q.nano >= 0 {
+        (q.nano + d - 1) / d
+    } else {
+        q.nano / d
+    }
+}
+
+/// `ValidateLimitRange`.
+fn limit_range(e: &mut Errs, obj: &Value) {
+    let mut types = BTreeSet::new();
+    for (i, item) in ga(obj.get("spec").unwrap_or(&Value::Null), "limits")
+        .iter()
+        .enumerate()
+    {
+        let path = index("spec.limits", i);
+        let kind = gs(item, "type");
+        let tpath = child(&path, "type");
+        if !matches!(kind, "Pod" | "Container" | "PersistentVolumeClaim") {
+            check_qualified_name(e, kind, &tpath);
+        }
+        if !types.insert(kind.to_string()) {
+            e.duplicate(tpath, st(kind));
+        }
+        let max = quantities(item, "max");
+        let min = quantities(item, "min");
+        let default = quantities(item, "default");
+        let default_request = quantities(item, "defaultRequest");
+        let ratio = quantities(item, "maxLimitRequestRatio");
+        let mut keys: BTreeSet<&String> = max
+            .keys()
+            .chain(min.keys())
+            .chain(default.keys())
+            .chain(default_request.keys())
+            .collect();
+        if kind == "Pod" {
+            if !default.is_empty() {
+                e.forbidden(
+                    child(&path, "default"),
+                    "may not be specified when `type` is 'Pod'",
+                );
+            }
+            if !default_request.is_empty() {
+                e.forbidden(
+                    child(&path, "defaultRequest"),
+                    "may not be specified when `type` is 'Pod'",
+                );
+            }
+        } else {
+            keys.extend(ratio.keys());
+        }
+        if kind == "PersistentVolumeClaim"
+            && !min.contains_key("storage")
+            && !max.contains_key("storage")
+        {
+            e.required(
+                child(&path, "limits"),
+                "either minimum or maximum storage value is required, but neither was provided",
+            );
+        }
+        for k in keys {
+            let q = |v: &Quantity| Value::String(v.canonical());
+            let (mn, mx, df, dr, rt) = (
+                min.get(k),
+                max.get(k),
+                default.get(k),
+                default_request.get(k),
+                ratio.get(k),
+            );
+            if let (Some(mn), Some(mx)) = (mn, mx) {
+                if mn.nano > mx.nano {
+                    let m = format!(
+                        "min value {} is greater than max value {}",
+                        mn.canonical(),
+                        mx.canonical()
+                    );
+                    e.invalid(key(&child(&path, "min"), k), q(mn), &m);
+                }
+            }
+            let dr_path = key(&child(&path, "defaultRequest"), k);
+            if let (Some(dr), Some(mn)) = (dr, mn) {
+                if mn.nano > dr.nano {
+                    let m = format!(
+                        "min value {} is greater than default request value {}",
+                        mn.canonical(),
+                        dr.canonical()
+                    );
+                    e.invalid(dr_path.clone(), q(dr), &m);
+                }
+            }
+            if let (Some(dr), Some(mx)) = (dr, mx) {
+                if dr.nano > mx.nano {
+                    let m = format!(
+                        "default request value {} is greater than max value {}",
+                        dr.canonical(),
+                        mx.canonical()
+                    );
+                    e.invalid(dr_path.clone(), q(dr), &m);
+                }
+            }
+            if let (Some(dr), Some(df)) = (dr, df) {
+                if dr.nano > df.nano {
+                    let m = format!(
+                        "default request value {} is greater than default limit value {}",
+                        dr.canonical(),
+                        df.canonical()
+                    );
+                    e.invalid(dr_path.clone(), q(dr), &m);
+                }
+            }
+            let df_path = key(&child(&path, "default"), k);
+            if let (Some(df), Some(mn)) = (df, mn) {
+                if mn.nano > df.nano {
+                    let m = format!(
+                        "min value {} is greater than default value {}",
+                        mn.canonical(),
+                        df.canonical()
+                    );
+                    e.invalid(df_path.clone(), q(mn), &m);
+                }
+            }
+            if let (Some(df), Some(mx)) = (df, mx) {
+                if df.nano > mx.nano {
+                    let m = format!(
+                        "default value {} is greater than max value {}",
+                        df.canonical(),
+                        mx.canonical()
+                    );
+                    e.invalid(df_path.clone(), q(mx), &m);
+                }
+            }
+            let rt_path = key(&child(&path, "maxLimitRequestRatio"), k);
+            if let Some(rt) = rt {
+                if rt.nano < NANO {
+                    let m = format!("ratio {} is less than 1", rt.canonical());
+                    e.invalid(rt_path.clone(), q(rt), &m);
+                }
+                if let (Some(mn), Some(mx)) = (mn, mx) {
+                    let limit = milli_ceil(mx) as f64 / milli_ceil(mn).max(1) as f64;
+                    if milli_ceil(rt) as f64 / 1000.0 > limit {
+                        let m = format!(
+                            "ratio {} is greater than max/min = {limit:.6}",
+                            rt.canonical()
+                        );
+                        e.invalid(rt_path.clone(), q(rt), &m);
+                    }
+                }
+            }
+            let overcommit = !k.contains('/') && !is_huge_pages(k) || k.contains("kubernetes.io/");
+            if let (false, Some(df), Some(dr)) = (overcommit, df, dr) {
+                if df.nano != dr.nano {
+                    let m = format!(
+                        "default value {} must equal to defaultRequest value {} in {k}",
+                        df.canonical(),
+                        dr.canonical()
+                    );
+                    e.invalid(dr_path, q(dr), &m);
+                }
+            }
+        }
+    }
+}
+
+const QUOTA_SCOPES: &[&str] = &[
+    "BestEffort",
+    "CrossNamespacePodAffinity",
+    "NotBestEffort",
+    "NotTerminating",
+    "PriorityClass",
+    "Terminating",
+    "VolumeAttributesClass",
+];
+
+/// `IsStandardQuotaResourceName`.
+fn is_standard_quota_resource(name: &str) -> bool {
+    matches!(
+        name,
+        "cpu"
+            | "memory"
+            | "ephemeral-storage"
+            | "requests.cpu"
+            | "requests.memory"
+            | "requests.storage"
+            | "requests.ephemeral-storage"
+            | "limits.cpu"
+            | "limits.memory"
+            | "limits.ephemeral-storage"
+            | "pods"
+            | "resourcequotas"
+            | "services"
+            | "replicationcontrollers"
+            | "secrets"
+            | "persistentvolumeclaims"
+            | "configmaps"
+            | "services.nodeports"
+            | "services.loadbalancers"
+    ) || is_huge_pages(name)
+        || name.strip_prefix("requests.").is_some_and(is_huge_pages)
+}
+
+/// `IsResourceQuotaScopeValidForResource` for standard resource names.
+fn scope_valid_for(scope: &str, resource: &str) -> bool {
+    let pod_count = matches!(resource, "pods");
+    let pod_compute = matches!(
+        resource,
+        "cpu" | "memory" | "limits.cpu" | "limits.memory" | "requests.cpu" | "requests.memory"
+    );
+    match scope {
+        "BestEffort" => pod_count,
+        "Terminating"
+        | "NotTerminating"
+        | "NotBestEffort"
+        | "PriorityClass"
+        | "CrossNamespacePodAffinity" => pod_count || pod_compute,
+        "VolumeAttributesClass" => {
+            matches!(resource, "persistentvolumeclaims" | "requests.storage")
+        }
+        _ => false,
+    }
+}
+
+fn check_quota_resource_list(e: &mut Errs, list: Option<&Value>, path: &str) {
+    for (name, v) in sorted_entries(list) {
+        let p = key(path, name);
+        check_qualified_name(e, name, &p);
+        if !name.contains('/') && !is_standard_quota_resource(name) {
+            e.invalid(p.clone(), st(name), "must be a standard resource for quota");
+        }
+        if let Some(q) = quantity_of(v) {
+            check_quantity_value(e, name, q, &p);
+        }
+    }
+}
+
+/// `ValidateResourceQuota` (spec and status).
+fn resource_quota(e: &mut Errs, obj: &Value) {
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    check_quota_resource_list(e, spec.get("hard"), "spec.hard");
+    let scopes: Vec<&str> = ga(spec, "scopes")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    if !scopes.is_empty() {
+        let shown_scopes = format!(
+            "[]core.ResourceQuotaScope{{{}}}",
+            scopes
+                .iter()
+                .map(|s| go_quote(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let hard: Vec<&String> = spec
+            .get("hard")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
+        for scope in &scopes {
+            if !QUOTA_SCOPES.contains(scope) {
+                e.invalid_shown("spec.scopes", &shown_scopes, "unsupported scope");
+            }
+            for k in &hard {
+                if is_standard_quota_resource(k) && !scope_valid_for(scope, k) {
+                    e.invalid_shown(
+                        "spec.scopes",
+                        &shown_scopes,
+                        "unsupported scope applied to resource",
+                    );
+                }
+            }
+        }
+        for (a, b) in [
+            ("BestEffort", "NotBestEffort"),
+            ("Terminating", "NotTerminating"),
+        ] {
+            if scopes.contains(&a) && scopes.contains(&b) {
+                e.invalid_shown("spec.scopes", &shown_scopes, "conflicting scopes");
+            }
+        }
+    }
+    if let Some(sel) = spec.get("scopeSelector").filter(|s| !s.is_null()) {
+        for (i, req) in ga(sel, "matchExpressions").iter().enumerate() {
+            let path = index("spec.scopeSelector.matchExpressions", i);
+            let scope = gs(req, "scopeName");
+            if !QUOTA_SCOPES.contains(&scope) {
+                e.invalid(child(&path, "scopeName"), st(scope), "unsupported scope");
+            }
+            let values = ga(req, "values");
+            match gs(req, "operator") {
+                "In" | "NotIn" => {
+                    if values.is_empty() {
+                        e.required(
+                            child(&path, "values"),
+                            "must be at least one value when `operator` is 'In' or 'NotIn' for scope selector",
+                        );
+                    }
+                }
+                "Exists" | "DoesNotExist" => {
+                    if !values.is_empty() {
+                        e.invalid(
+                            child(&path, "values"),
+                            Value::Array(values.to_vec()),
+                            "must be no value when `operator` is 'Exist' or 'DoesNotExist' for scope selector",
+                        );
+                    }
+                }
+                op => e.invalid(
+                    child(&path, "operator"),
+                    st(op),
+                    "not a valid selector operator",
+                ),
+            }
+        }
+    }
+    let status = obj.get("status").unwrap_or(&Value::Null);
+    check_quota_resource_list(e, status.get("hard"), "status.hard");
+    check_quota_resource_list(e, status.get("used"), "status.used");
 }
 
 #[cfg(test)]

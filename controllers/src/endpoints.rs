@@ -1,5 +1,7 @@
 //! Endpoints and EndpointSlices of Services with a selector, from the selected pods' IPs and
-//! readiness (upstream's endpoints-controller and endpointslice-controller).
+//! readiness (upstream's endpoints-controller and endpointslice-controller), and
+//! EndpointSlices mirroring the user-made Endpoints of selector-less Services
+//! (endpointslice-mirroring-controller).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -323,4 +325,189 @@ async fn reconcile_slices(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action
         )?;
     }
     Ok(Action::await_change())
+}
+
+const MIRROR_MANAGED_BY: &str = "endpointslicemirroring-controller.k8s.io";
+const SKIP_MIRROR_LABEL: &str = "endpointslice.kubernetes.io/skip-mirror";
+const LEADER_ANNOTATION: &str = "control-plane.alpha.kubernetes.io/leader";
+/// Addresses mirrored per Endpoints subset, as upstream.
+const MAX_MIRRORED_PER_SUBSET: usize = 1000;
+
+/// Whether the Endpoints object is one the mirroring controller copies into EndpointSlices:
+/// its Service exists without a selector, and it is neither marked `skip-mirror` nor a
+/// leader-election lock.
+fn mirrored(ep: &Endpoints, svc: Option<&Service>) -> bool {
+    svc.is_some_and(|s| selector(s).is_none() && s.metadata.deletion_timestamp.is_none())
+        && ep.metadata.deletion_timestamp.is_none()
+        && ep.labels().get(SKIP_MIRROR_LABEL).map(String::as_str) != Some("true")
+        && !ep.annotations().contains_key(LEADER_ANNOTATION)
+}
+
+/// The slices mirroring `ep`: per subset and address family, at most 100 endpoints each:
+/// (address type, ports, endpoints).
+fn mirror_slices(ep: &Endpoints) -> Result<Vec<(String, Value, Vec<Value>)>> {
+    let mut out = Vec::new();
+    for subset in ep.subsets.iter().flatten() {
+        let ports: Vec<Value> = subset
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| {
+                let mut v = json!({"port": p.port, "protocol": p.protocol.clone().unwrap_or_else(|| "TCP".into())});
+                if let Some(n) = &p.name {
+                    v["name"] = json!(n);
+                }
+                if let Some(a) = &p.app_protocol {
+                    v["appProtocol"] = json!(a);
+                }
+                v
+            })
+            .collect();
+        let mut by_family: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+        let ready = subset.addresses.iter().flatten().map(|a| (a, true));
+        let not_ready = subset
+            .not_ready_addresses
+            .iter()
+            .flatten()
+            .map(|a| (a, false));
+        for (addr, is_ready) in ready.chain(not_ready).take(MAX_MIRRORED_PER_SUBSET) {
+            let family = match addr.ip.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V4(_)) => "IPv4",
+                Ok(std::net::IpAddr::V6(_)) => "IPv6",
+                Err(_) => continue,
+            };
+            let mut e = json!({"addresses": [addr.ip], "conditions": {"ready": is_ready}});
+            if let Some(h) = addr.hostname.as_ref().filter(|h| !h.is_empty()) {
+                e["hostname"] = json!(h);
+            }
+            if let Some(n) = &addr.node_name {
+                e["nodeName"] = json!(n);
+            }
+            if let Some(t) = &addr.target_ref {
+                e["targetRef"] = serde_json::to_value(t)?;
+            }
+            by_family.entry(family).or_default().push(e);
+        }
+        for (family, endpoints) in by_family {
+            for chunk in endpoints.chunks(100) {
+                out.push((family.to_string(), json!(ports), chunk.to_vec()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn mirroring_controller(ctx: &Arc<Context>) -> BoxFuture<'static, ()> {
+    let endpoints = ctx.informers.get::<Endpoints>();
+    let services = ctx.informers.get::<Service>();
+    let slices = ctx.informers.get::<EndpointSlice>();
+    let c = Controller::for_shared_stream(endpoints.subscribe(), endpoints.store())
+        .watches_shared_stream(services.subscribe(), |s: Arc<Service>| {
+            Some(
+                ObjectRef::<Endpoints>::new(&s.name_any())
+                    .within(&s.namespace().unwrap_or_default()),
+            )
+        })
+        .owns_shared_stream(slices.subscribe());
+    run_controller(
+        "endpointslice-mirroring-controller",
+        c,
+        ctx.clone(),
+        reconcile_mirroring,
+    )
+}
+
+async fn reconcile_mirroring(ep: Arc<Endpoints>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = ep.namespace().unwrap_or_default();
+    let name = ep.name_any();
+    let svc = ctx
+        .informers
+        .get::<Service>()
+        .store()
+        .get(&ObjectRef::new(&name).within(&ns));
+    // Deleted Endpoints arrive as their last state; the cache tells whether they still exist.
+    let exists = ctx
+        .informers
+        .get::<Endpoints>()
+        .store()
+        .get(&ObjectRef::new(&name).within(&ns))
+        .is_some();
+    let wanted = if exists && mirrored(&ep, svc.as_deref()) {
+        mirror_slices(&ep)?
+    } else {
+        vec![]
+    };
+    let api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), &ns);
+    let mut existing: Vec<Arc<EndpointSlice>> = ctx
+        .informers
+        .get::<EndpointSlice>()
+        .store()
+        .state_filter(|s| {
+            s.metadata.namespace.as_deref() == Some(ns.as_str())
+                && s.labels().get(SERVICE_NAME_LABEL) == Some(&name)
+                && s.labels().get(MANAGED_BY_LABEL).map(String::as_str) == Some(MIRROR_MANAGED_BY)
+        });
+    existing.sort_by_key(|s| s.name_any());
+    let mut labels = ep.labels().clone();
+    labels.insert(SERVICE_NAME_LABEL.into(), name.clone());
+    labels.insert(MANAGED_BY_LABEL.into(), MIRROR_MANAGED_BY.into());
+    let mut annotations = ep.annotations().clone();
+    annotations.remove("endpoints.kubernetes.io/last-change-trigger-time");
+    annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    let owner = util::controller_owner_ref(ep.as_ref());
+    for (i, (family, ports, endpoints)) in wanted.iter().enumerate() {
+        let body = json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"generateName": format!("{name}-"), "namespace": ns, "labels": labels,
+                "annotations": annotations, "ownerReferences": [owner]},
+            "addressType": family, "endpoints": endpoints, "ports": ports,
+        });
+        let mut slice: EndpointSlice = serde_json::from_value(body)?;
+        match existing.get(i) {
+            Some(cur) if cur.address_type != slice.address_type => {
+                // The address type is immutable: replace the slice.
+                util::absent_ok(api.delete(&cur.name_any(), &DeleteParams::default()).await)?;
+                create_ignoring_terminating(&api, &slice).await?;
+            }
+            Some(cur) => {
+                let same = serde_json::to_value(&cur.endpoints)?
+                    == serde_json::to_value(&slice.endpoints)?
+                    && serde_json::to_value(&cur.ports)? == serde_json::to_value(&slice.ports)?
+                    && cur.labels() == slice.labels()
+                    && cur.annotations() == slice.annotations();
+                if !same {
+                    let (labels, annotations) = (
+                        slice.metadata.labels.take(),
+                        slice.metadata.annotations.take(),
+                    );
+                    slice.metadata = cur.metadata.clone();
+                    slice.metadata.labels = labels;
+                    slice.metadata.annotations = annotations;
+                    util::absent_ok(
+                        api.replace(&cur.name_any(), &PostParams::default(), &slice)
+                            .await,
+                    )?;
+                }
+            }
+            None => create_ignoring_terminating(&api, &slice).await?,
+        }
+    }
+    for extra in existing.iter().skip(wanted.len()) {
+        util::absent_ok(
+            api.delete(&extra.name_any(), &DeleteParams::default())
+                .await,
+        )?;
+    }
+    Ok(Action::await_change())
+}
+
+async fn create_ignoring_terminating(
+    api: &Api<EndpointSlice>,
+    slice: &EndpointSlice,
+) -> Result<()> {
+    match api.create(&PostParams::default(), slice).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if matches!(s.code, 403 | 404) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }

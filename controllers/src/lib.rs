@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod nodelifecycle;
 pub mod podgc;
 pub mod replicaset;
+pub mod resourcequota;
 pub mod scaffold;
 pub mod serviceaccount;
 pub mod statefulset;
@@ -54,6 +55,8 @@ pub const CONTROLLERS: &[&str] = &[
     "taint-eviction-controller",
     "pod-garbage-collector-controller",
     "disruption-controller",
+    "endpointslice-mirroring-controller",
+    "resourcequota-controller",
 ];
 
 /// Command-line flags (kube-controller-manager's names).
@@ -106,6 +109,9 @@ pub struct Config {
     /// fixed 40 s quarantine).
     #[arg(long, default_value = "40s", value_parser = parse_duration)]
     pub pod_gc_orphan_quarantine: Duration,
+    /// How often every ResourceQuota's usage is recomputed from scratch.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub resource_quota_sync_period: Duration,
 }
 
 impl Default for Config {

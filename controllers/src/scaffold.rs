@@ -159,7 +159,7 @@ where
 /// Starts every enabled controller and runs them until `shutdown`.
 pub async fn run_all(ctx: Arc<Context>, shutdown: CancellationToken) -> anyhow::Result<()> {
     type Builder = fn(&Arc<Context>) -> BoxFuture<'static, ()>;
-    let all: [(&str, Builder); 15] = [
+    let all: [(&str, Builder); 17] = [
         ("replicaset-controller", crate::replicaset::controller),
         ("deployment-controller", crate::deployment::controller),
         ("statefulset-controller", crate::statefulset::controller),
@@ -190,6 +190,11 @@ pub async fn run_all(ctx: Arc<Context>, shutdown: CancellationToken) -> anyhow::
         ),
         ("pod-garbage-collector-controller", crate::podgc::controller),
         ("disruption-controller", crate::disruption::controller),
+        (
+            "endpointslice-mirroring-controller",
+            crate::endpoints::mirroring_controller,
+        ),
+        ("resourcequota-controller", crate::resourcequota::controller),
     ];
     let mut running = Vec::new();
     for (name, build) in all {
