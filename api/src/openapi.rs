@@ -29,9 +29,10 @@
 //! query parameter equals the current hash, `Cache-Control: public, immutable` (upstream
 //! redirects a stale `hash` with `301` to the current URL). Building the index renders every
 //! document once to hash it, keeping only the hash; rendering is deterministic, so a document
-//! rendered again later has the same bytes and hash. Only JSON is produced: upstream also
-//! serves both versions as protobuf (`application/com.github.proto-openapi.spec.v2@v1.0+protobuf`,
-//! which client-go's `OpenAPISchema()` asks for).
+//! rendered again later has the same bytes and hash. `/openapi/v2` is also served as gnostic
+//! protobuf (`application/com.github.proto-openapi.spec.v2@v1.0+protobuf`, which client-go's
+//! `OpenAPISchema()` asks for; see `openapi_proto`), derived from the JSON document and keeping
+//! its ETag as upstream; the v3 documents are JSON only.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -2877,8 +2878,8 @@ mod tests {
         }
     }
 
-    /// A definition without what `k8s-openapi` does not carry (descriptions, v3 defaults, union
-    /// hints), `required` as a set.
+    /// A definition without what `k8s-openapi` does not carry (descriptions, v3 defaults),
+    /// `required` as a set.
     fn structure(v: &Value) -> Value {
         match v {
             Value::Object(m) => {
