@@ -24,6 +24,7 @@ pub mod openapi;
 pub mod patch;
 mod proto_schema;
 pub mod protobuf;
+pub mod proxy;
 pub mod registry;
 pub mod request;
 pub mod resources;

@@ -60,6 +60,8 @@ pub struct ResourceRequest {
     pub query: Query,
     pub path: ResourcePath,
     pub body: Bytes,
+    /// The connection's upgrade (exec, attach and port-forward streams).
+    pub upgrade: Option<hyper::upgrade::OnUpgrade>,
 }
 
 /// Parses a request body (JSON or YAML) into an object.
@@ -283,6 +285,9 @@ impl AppState {
             }
             (&Method::POST, None, None) => self.create(&ctx, &req, output).await,
             (&Method::POST, Some(name), Some("binding")) => self.bind(&ctx, name, &req).await,
+            (_, Some(name), Some(sub @ ("log" | "exec" | "attach" | "portforward"))) => {
+                crate::proxy::pod_subresource(self, &ctx, name, sub, &req).await
+            }
             (
                 &Method::PUT,
                 Some(name),

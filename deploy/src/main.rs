@@ -75,6 +75,7 @@ struct ServerArgs {
 fn agent_config(
     args: &ServerArgs,
     kubeconfig: &Path,
+    pki: &meso_api::certs::Pki,
 ) -> anyhow::Result<meso_kubelet::KubeletConfig> {
     use clap::Parser;
     #[derive(Parser)]
@@ -93,6 +94,27 @@ fn agent_config(
     ])?;
     let mut config = cli.config;
     config.pod_egress = args.pod_egress;
+    // The kubelet server's certificate, from the cluster CA (issued afresh on every start).
+    let ip = config
+        .node_ip
+        .unwrap_or_else(meso_kubelet::node::default_ip)
+        .to_string();
+    let sans = [
+        config.node_name(),
+        meso_kubelet::node::hostname(),
+        ip,
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+    ];
+    let (cert, key) = pki.issue_serving_cert(&format!("{}@kubelet", config.node_name()), &sans)?;
+    let (cert_path, key_path) = (
+        data_dir.join("pki/kubelet.crt"),
+        data_dir.join("pki/kubelet.key"),
+    );
+    meso_api::certs::write_file(&key_path, key.as_bytes(), 0o600)?;
+    meso_api::certs::write_file(&cert_path, cert.as_bytes(), 0o644)?;
+    config.tls_cert_file = Some(cert_path);
+    config.tls_private_key_file = Some(key_path);
     Ok(config)
 }
 
@@ -122,6 +144,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let server = meso_api::ApiServer::start(&args.api, shutdown.clone()).await?;
     let kubeconfig = server.kubeconfig.clone();
+    let pki = server.pki.clone();
     let token = shutdown.clone();
     tokio::spawn(async move {
         meso_api::server::shutdown_signal().await;
@@ -130,7 +153,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     });
     let serving = tokio::spawn(server.serve());
     if !args.disable_agent {
-        let config = agent_config(&args, &kubeconfig)?;
+        let config = agent_config(&args, &kubeconfig, &pki)?;
         let token = shutdown.clone();
         spawn_component("agent", async move {
             meso_kubelet::run(config, token)

@@ -112,6 +112,10 @@ impl TestNode {
             &format!("127.0.0.1:{metrics_port}"),
             "--sync-period-seconds",
             "1",
+            "--kubelet-port",
+            "0",
+            "--kubelet-address",
+            "127.0.0.1",
         ]
         .iter()
         .map(|s| s.to_string())
