@@ -94,28 +94,46 @@ fn agent_config(
     ])?;
     let mut config = cli.config;
     config.pod_egress = args.pod_egress;
-    // The kubelet server's certificate, from the cluster CA (issued afresh on every start).
+    // The kubelet server's certificate, from the cluster CA (issued afresh on every start);
+    // without it the kubelet makes a self-signed one.
+    match kubelet_serving_cert(&config, &data_dir, pki) {
+        Ok((cert, key)) => {
+            config.tls_cert_file = Some(cert);
+            config.tls_private_key_file = Some(key);
+        }
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "issuing the kubelet serving certificate; the kubelet signs its own")
+        }
+    }
+    Ok(config)
+}
+
+/// Writes a serving certificate for the local kubelet signed by the cluster CA: (cert, key)
+/// paths under `<agent data dir>/pki`.
+fn kubelet_serving_cert(
+    config: &meso_kubelet::KubeletConfig,
+    data_dir: &Path,
+    pki: &meso_api::certs::Pki,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let name = config.node_name();
     let ip = config
         .node_ip
         .unwrap_or_else(meso_kubelet::node::default_ip)
         .to_string();
     let sans = [
-        config.node_name(),
-        meso_kubelet::node::hostname(),
+        name.clone(),
         ip,
         "localhost".to_string(),
         "127.0.0.1".to_string(),
     ];
-    let (cert, key) = pki.issue_serving_cert(&format!("{}@kubelet", config.node_name()), &sans)?;
+    let (cert, key) = pki.issue_serving_cert(&format!("{name}@kubelet"), &sans)?;
     let (cert_path, key_path) = (
         data_dir.join("pki/kubelet.crt"),
         data_dir.join("pki/kubelet.key"),
     );
     meso_api::certs::write_file(&key_path, key.as_bytes(), 0o600)?;
     meso_api::certs::write_file(&cert_path, cert.as_bytes(), 0o644)?;
-    config.tls_cert_file = Some(cert_path);
-    config.tls_private_key_file = Some(key_path);
-    Ok(config)
+    Ok((cert_path, key_path))
 }
 
 /// Runs an embedded component until shutdown; its failure is logged, not fatal to the

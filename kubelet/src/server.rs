@@ -88,12 +88,12 @@ pub fn tls_config(
         }
         _ => {
             // Self-signed, as upstream's kubelet without a serving certificate.
-            let sans = vec![
-                node_name.to_string(),
-                node_ip.to_string(),
-                "localhost".to_string(),
-                "127.0.0.1".to_string(),
-            ];
+            let sans: Vec<String> = [node_name, &node_ip.to_string(), "localhost", "127.0.0.1"]
+                .iter()
+                .map(|s| s.to_string())
+                // A node name that is no valid DNS name is left out of the certificate.
+                .filter(|s| rcgen::CertificateParams::new(vec![s.clone()]).is_ok())
+                .collect();
             let key = rcgen::KeyPair::generate().map_err(|e| tls_err(e.to_string()))?;
             let mut params =
                 rcgen::CertificateParams::new(sans).map_err(|e| tls_err(e.to_string()))?;
