@@ -33,7 +33,13 @@ pub struct Pki {
     pub serving_key_pem: String,
     pub admin_cert_pem: String,
     pub admin_key_pem: String,
+    /// The client certificate the API server calls kubelets with.
+    pub kubelet_client_cert_pem: String,
+    pub kubelet_client_key_pem: String,
 }
+
+/// Common name of the API server's client certificate towards kubelets (kubeadm's name).
+pub const KUBELET_CLIENT_CN: &str = "kube-apiserver-kubelet-client";
 
 fn read(path: &Path) -> Result<Option<String>, PkiError> {
     match std::fs::read_to_string(path) {
@@ -125,6 +131,8 @@ impl Pki {
             serving_key_pem: String::new(),
             admin_cert_pem: String::new(),
             admin_key_pem: String::new(),
+            kubelet_client_cert_pem: String::new(),
+            kubelet_client_key_pem: String::new(),
         };
         let admin_crt = dir.join("admin.crt");
         let admin_key = dir.join("admin.key");
@@ -139,6 +147,21 @@ impl Pki {
                 write_file(&admin_crt, c.as_bytes(), 0o644)?;
                 pki.admin_cert_pem = c;
                 pki.admin_key_pem = k;
+            }
+        }
+        let kubelet_crt = dir.join("apiserver-kubelet-client.crt");
+        let kubelet_key = dir.join("apiserver-kubelet-client.key");
+        match (read(&kubelet_crt)?, read(&kubelet_key)?) {
+            (Some(c), Some(k)) => {
+                pki.kubelet_client_cert_pem = c;
+                pki.kubelet_client_key_pem = k;
+            }
+            _ => {
+                let (c, k) = pki.issue_client_cert(KUBELET_CLIENT_CN, &["system:masters"])?;
+                write_file(&kubelet_key, k.as_bytes(), 0o600)?;
+                write_file(&kubelet_crt, c.as_bytes(), 0o644)?;
+                pki.kubelet_client_cert_pem = c;
+                pki.kubelet_client_key_pem = k;
             }
         }
         let (c, k) = pki.issue_serving_cert("meso-apiserver", sans)?;
@@ -260,6 +283,12 @@ mod tests {
         let (cn, orgs) = client_identity(&der).unwrap();
         assert_eq!(cn, "meso-admin");
         assert_eq!(orgs, vec!["system:masters".to_string()]);
+        assert_eq!(a.kubelet_client_cert_pem, b.kubelet_client_cert_pem);
+        let der = rustls_pemfile::certs(&mut a.kubelet_client_cert_pem.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(client_identity(&der).unwrap().0, KUBELET_CLIENT_CN);
         let kc = a.admin_kubeconfig("https://127.0.0.1:6443");
         assert!(kc.contains("server: https://127.0.0.1:6443"));
     }

@@ -27,6 +27,7 @@ pub mod openapi_proto;
 pub mod patch;
 mod proto_schema;
 pub mod protobuf;
+pub mod proxy;
 pub mod quota;
 pub mod registry;
 pub mod request;

@@ -60,6 +60,8 @@ pub struct ResourceRequest {
     pub query: Query,
     pub path: ResourcePath,
     pub body: Bytes,
+    /// The connection's upgrade (exec, attach and port-forward streams).
+    pub upgrade: Option<hyper::upgrade::OnUpgrade>,
 }
 
 /// Parses a request body (JSON or YAML) into an object.
@@ -287,6 +289,9 @@ impl AppState {
                 self.create_token(&ctx, name, &req, output).await
             }
             (&Method::POST, Some(name), Some("eviction")) => self.evict(&ctx, name, &req).await,
+            (_, Some(name), Some(sub @ ("log" | "exec" | "attach" | "portforward"))) => {
+                crate::proxy::pod_subresource(self, &ctx, name, sub, &req).await
+            }
             (
                 &Method::PUT,
                 Some(name),

@@ -114,6 +114,8 @@ pub struct AppState {
     pub server_address: String,
     pub ready: AtomicBool,
     pub started: Instant,
+    /// TLS towards kubelets (the API server's kubelet-client certificate).
+    pub kubelet_tls: Arc<rustls::ClientConfig>,
 }
 
 impl AppState {
@@ -392,7 +394,8 @@ fn public_path(path: &str) -> bool {
 /// The single entry point of every request.
 async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let start = Instant::now();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
     let path = parts.uri.path().to_string();
     let query = Query::parse(parts.uri.query());
     let user = auth::authenticate(
@@ -486,6 +489,7 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
             query,
             path: rp,
             body: bytes,
+            upgrade,
         })
         .await;
     let code = resp.status().as_u16();
@@ -683,6 +687,7 @@ impl ApiServer {
             ),
             ready: AtomicBool::new(false),
             started: Instant::now(),
+            kubelet_tls: Arc::new(crate::proxy::kubelet_tls(&pki)?),
         });
         let listener = tokio::net::TcpListener::bind(addr)
             .await

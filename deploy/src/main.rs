@@ -75,6 +75,7 @@ struct ServerArgs {
 fn agent_config(
     args: &ServerArgs,
     kubeconfig: &Path,
+    pki: &meso_api::certs::Pki,
 ) -> anyhow::Result<meso_kubelet::KubeletConfig> {
     use clap::Parser;
     #[derive(Parser)]
@@ -93,7 +94,46 @@ fn agent_config(
     ])?;
     let mut config = cli.config;
     config.pod_egress = args.pod_egress;
+    // The kubelet server's certificate, from the cluster CA (issued afresh on every start);
+    // without it the kubelet makes a self-signed one.
+    match kubelet_serving_cert(&config, &data_dir, pki) {
+        Ok((cert, key)) => {
+            config.tls_cert_file = Some(cert);
+            config.tls_private_key_file = Some(key);
+        }
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "issuing the kubelet serving certificate; the kubelet signs its own")
+        }
+    }
     Ok(config)
+}
+
+/// Writes a serving certificate for the local kubelet signed by the cluster CA: (cert, key)
+/// paths under `<agent data dir>/pki`.
+fn kubelet_serving_cert(
+    config: &meso_kubelet::KubeletConfig,
+    data_dir: &Path,
+    pki: &meso_api::certs::Pki,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let name = config.node_name();
+    let ip = config
+        .node_ip
+        .unwrap_or_else(meso_kubelet::node::default_ip)
+        .to_string();
+    let sans = [
+        name.clone(),
+        ip,
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+    ];
+    let (cert, key) = pki.issue_serving_cert(&format!("{name}@kubelet"), &sans)?;
+    let (cert_path, key_path) = (
+        data_dir.join("pki/kubelet.crt"),
+        data_dir.join("pki/kubelet.key"),
+    );
+    meso_api::certs::write_file(&key_path, key.as_bytes(), 0o600)?;
+    meso_api::certs::write_file(&cert_path, cert.as_bytes(), 0o644)?;
+    Ok((cert_path, key_path))
 }
 
 /// Runs an embedded component until shutdown; its failure is logged, not fatal to the
@@ -122,6 +162,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let server = meso_api::ApiServer::start(&args.api, shutdown.clone()).await?;
     let kubeconfig = server.kubeconfig.clone();
+    let pki = server.pki.clone();
     let token = shutdown.clone();
     tokio::spawn(async move {
         meso_api::server::shutdown_signal().await;
@@ -130,7 +171,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     });
     let serving = tokio::spawn(server.serve());
     if !args.disable_agent {
-        let config = agent_config(&args, &kubeconfig)?;
+        let config = agent_config(&args, &kubeconfig, &pki)?;
         let token = shutdown.clone();
         spawn_component("agent", async move {
             meso_kubelet::run(config, token)

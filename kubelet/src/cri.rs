@@ -241,6 +241,42 @@ impl Cri {
         )
     }
 
+    /// A single-use URL of the runtime's streaming server running a command in a container.
+    pub async fn exec_url(&self, req: api::ExecRequest) -> Result<String> {
+        Ok(self
+            .runtime
+            .clone()
+            .exec(req)
+            .await
+            .map_err(cri_err("Exec"))?
+            .into_inner()
+            .url)
+    }
+
+    /// A single-use URL of the runtime's streaming server attached to a container's streams.
+    pub async fn attach_url(&self, req: api::AttachRequest) -> Result<String> {
+        Ok(self
+            .runtime
+            .clone()
+            .attach(req)
+            .await
+            .map_err(cri_err("Attach"))?
+            .into_inner()
+            .url)
+    }
+
+    /// A single-use URL of the runtime's streaming server forwarding ports of a sandbox.
+    pub async fn port_forward_url(&self, req: api::PortForwardRequest) -> Result<String> {
+        Ok(self
+            .runtime
+            .clone()
+            .port_forward(req)
+            .await
+            .map_err(cri_err("PortForward"))?
+            .into_inner()
+            .url)
+    }
+
     /// The image's status, `None` when it is not present (CRI answers OK with no image).
     pub async fn image_status(&self, image: &str) -> Result<Option<api::Image>> {
         let req = api::ImageStatusRequest {

@@ -7,15 +7,18 @@
 //! Layout: [`containerd`] (the managed child and the CNI config), [`cri`] (the gRPC client),
 //! [`node`] (registration, lease, heartbeat), [`pods`] (watch, per-pod workers, volumes, status),
 //! [`egress`] (packet filter for `--pod-egress=local`), [`images`] (archive import),
-//! [`metrics`] (`/metrics`).
+//! [`metrics`] (`/metrics`), [`server`] (the HTTPS server for logs, exec, attach and
+//! port-forward) and [`logs`] (reading CRI log files).
 
 pub mod containerd;
 pub mod cri;
 pub mod egress;
 pub mod images;
+pub mod logs;
 pub mod metrics;
 pub mod node;
 pub mod pods;
+pub mod server;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -135,6 +138,20 @@ pub struct KubeletConfig {
     /// Seconds between pod resyncs (status refresh, restarts) besides watch events.
     #[arg(long, default_value_t = 2)]
     pub sync_period_seconds: u64,
+    /// Port of the kubelet's HTTPS server (logs, exec, attach, port-forward); 0 picks a free
+    /// one. The Node publishes it in `status.daemonEndpoints`.
+    #[arg(long, default_value_t = 10250)]
+    pub kubelet_port: u16,
+    /// Address the kubelet's HTTPS server listens on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub kubelet_address: IpAddr,
+    /// Serving certificate (PEM) of the kubelet's HTTPS server; without it (and its key) the
+    /// kubelet makes a self-signed one.
+    #[arg(long, requires = "tls_private_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// Private key (PEM) of `--tls-cert-file`.
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_private_key_file: Option<PathBuf>,
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -165,15 +182,38 @@ impl KubeletConfig {
     }
 }
 
-/// Builds a kube client from the configured kubeconfig.
-pub async fn kube_client(config: &KubeletConfig) -> Result<kube::Client> {
+/// The client configuration of the configured kubeconfig.
+pub async fn kube_config(config: &KubeletConfig) -> Result<kube::Config> {
     let path = config.kubeconfig_path();
     let kc = kube::config::Kubeconfig::read_from(&path)
         .map_err(|e| Error::Other(format!("reading kubeconfig {}: {e}", path.display())))?;
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+    kube::Config::from_custom_kubeconfig(kc, &Default::default())
         .await
-        .map_err(|e| Error::Other(format!("kubeconfig {}: {e}", path.display())))?;
-    Ok(kube::Client::try_from(cfg)?)
+        .map_err(|e| Error::Other(format!("kubeconfig {}: {e}", path.display())))
+}
+
+/// Builds a kube client from the configured kubeconfig.
+pub async fn kube_client(config: &KubeletConfig) -> Result<kube::Client> {
+    Ok(kube::Client::try_from(kube_config(config).await?)?)
+}
+
+/// The cluster CA certificates (DER) of a client configuration.
+fn cluster_cas(cfg: &kube::Config) -> Vec<Vec<u8>> {
+    if let Some(certs) = &cfg.root_cert {
+        return certs.clone();
+    }
+    let Some(file) = &cfg.root_cert_file else {
+        return Vec::new();
+    };
+    match std::fs::read(file) {
+        Ok(pem) => rustls_pemfile::certs(&mut pem.as_slice())
+            .filter_map(|c| c.ok().map(|c| c.to_vec()))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(file = %file.display(), error = %e, "reading the cluster CA");
+            Vec::new()
+        }
+    }
 }
 
 /// Runs the kubelet until `shutdown` is cancelled.
@@ -210,10 +250,28 @@ async fn run_with_runtime(
 ) -> Result<()> {
     let cri = cri::Cri::connect(runtime.socket()).await?;
     images::import_dir(runtime.socket(), &config.data_dir.join("images")).await;
-    let client = kube_client(config).await?;
-    let node = node::NodeAgent::new(client.clone(), config, node_name, &cri).await?;
-    node.register().await?;
+    let kube_cfg = kube_config(config).await?;
+    let client_cas = cluster_cas(&kube_cfg);
+    let client = kube::Client::try_from(kube_cfg)?;
+    let listener = server::bind(config).await?;
+    let kubelet_port = listener
+        .local_addr()
+        .context(|| "reading the kubelet server's address".to_string())?
+        .port();
+    let node = node::NodeAgent::new(client.clone(), config, node_name, kubelet_port, &cri).await?;
     let host_ip = node.internal_ip();
+    let tls = server::tls_config(config, &client_cas, node_name, host_ip)?;
+    server::spawn(
+        listener,
+        tls,
+        Arc::new(server::KubeletServer {
+            client: client.clone(),
+            cri: cri.clone(),
+        }),
+        shutdown.clone(),
+    );
+    tracing::info!(port = kubelet_port, "kubelet server listening");
+    node.register().await?;
     let node_task = tokio::spawn(node.run(shutdown.clone()));
     let manager = pods::PodManager::new(pods::PodContext {
         events: pods::Recorder::new(client.clone(), node_name),

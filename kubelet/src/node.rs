@@ -24,8 +24,6 @@ pub const LEASE_DURATION_SECONDS: i32 = 40;
 pub const STATUS_REPORT_INTERVAL: Duration = Duration::from_secs(60);
 /// Version the kubelet reports (the API version meso emulates).
 pub const KUBELET_VERSION: &str = concat!("v1.36.0-meso.", env!("CARGO_PKG_VERSION"));
-/// Port published in `status.daemonEndpoints`.
-pub const KUBELET_PORT: i32 = 10250;
 
 const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 
@@ -61,6 +59,8 @@ pub struct NodeAgent {
     pod_cidr: String,
     capacity: Value,
     node_info: Value,
+    /// Port of the kubelet's HTTPS server, published in `status.daemonEndpoints`.
+    kubelet_port: u16,
 }
 
 impl NodeAgent {
@@ -68,6 +68,7 @@ impl NodeAgent {
         client: kube::Client,
         config: &KubeletConfig,
         name: &str,
+        kubelet_port: u16,
         cri: &Cri,
     ) -> Result<Self> {
         let version = cri.version().await?;
@@ -102,6 +103,7 @@ impl NodeAgent {
             pod_cidr: config.pod_cidr.clone(),
             capacity: capacity(config),
             node_info,
+            kubelet_port,
         })
     }
 
@@ -162,7 +164,7 @@ impl NodeAgent {
                 {"type": "InternalIP", "address": self.ip.to_string()},
                 {"type": "Hostname", "address": self.name},
             ],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet_port}},
             "nodeInfo": self.node_info,
         });
         self.nodes

@@ -78,7 +78,7 @@ pub struct TestNode {
     pub name: String,
     pub args: Vec<String>,
     pub data_dir: PathBuf,
-    kubelet: Option<Child>,
+    pub kubelet: Option<Child>,
     pub client: kube::Client,
 }
 
@@ -123,6 +123,10 @@ impl TestNode {
             &format!("127.0.0.1:{metrics_port}"),
             "--sync-period-seconds",
             "1",
+            "--kubelet-port",
+            "0",
+            "--kubelet-address",
+            "127.0.0.1",
         ]
         .iter()
         .map(|s| s.to_string())

@@ -1,0 +1,572 @@
+//! `pods/log`, `pods/exec`, `pods/attach` and `pods/portforward`: the API server picks the
+//! container as upstream does, finds the pod's node (InternalIP and the kubelet port the Node
+//! publishes) and proxies to the kubelet's HTTPS server with its kubelet-client certificate.
+//! Logs stream back as chunked `text/plain`; exec, attach and port-forward pass the SPDY/3.1
+//! upgrade through untouched. WebSocket upgrades are refused with a non-101 answer, so kubectl
+//! (whose WebSocket executor falls back on an upgrade failure) retries with SPDY.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, StatusCode};
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use serde_json::{json, Value};
+
+use crate::certs::Pki;
+use crate::errors::{ApiError, ApiResult, Cause};
+use crate::registry::ResourceCtx;
+use crate::request::Query;
+use crate::rest::ResourceRequest;
+use crate::server::AppState;
+
+/// The kubelet port when a Node publishes none.
+const DEFAULT_KUBELET_PORT: u16 = 10250;
+/// How long connecting to a kubelet may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest error body read from a kubelet (upstream's limit).
+const MAX_ERROR_BODY: usize = 50_000;
+
+/// Accepts any kubelet serving certificate, as upstream's API server does without
+/// `--kubelet-certificate-authority` (handshake signatures are still checked).
+#[derive(Debug)]
+struct AnyKubeletCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyKubeletCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// TLS towards kubelets: the kubelet-client certificate, any serving certificate.
+pub fn kubelet_tls(pki: &Pki) -> anyhow::Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certs: Vec<_> = rustls_pemfile::certs(&mut pki.kubelet_client_cert_pem.as_bytes())
+        .collect::<Result<_, _>>()?;
+    let key = rustls_pemfile::private_key(&mut pki.kubelet_client_key_pem.as_bytes())?
+        .ok_or_else(|| anyhow::anyhow!("kubelet client key missing"))?;
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyKubeletCert(provider)))
+        .with_client_auth_cert(certs, key)?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+fn names(list: Option<&Value>) -> Vec<String> {
+    list.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect()
+}
+
+/// The container a request is for, with upstream's errors: the only container by default,
+/// else any container, init container or ephemeral container named.
+fn choose_container(pod: &Value, name: &str, requested: Option<&str>) -> ApiResult<String> {
+    let spec = pod.get("spec");
+    let containers = names(spec.and_then(|s| s.get("containers")));
+    let init = names(spec.and_then(|s| s.get("initContainers")));
+    let ephemeral = names(spec.and_then(|s| s.get("ephemeralContainers")));
+    match requested.filter(|c| !c.is_empty()) {
+        None => match containers.as_slice() {
+            [only] => Ok(only.clone()),
+            [] => Err(ApiError::bad_request(format!(
+                "a container name must be specified for pod {name}"
+            ))),
+            _ => {
+                let mut msg = format!(
+                    "a container name must be specified for pod {name}, choose one of: [{}]",
+                    containers.join(" ")
+                );
+                if !init.is_empty() {
+                    msg.push_str(&format!(
+                        " or one of the init containers: [{}]",
+                        init.join(" ")
+                    ));
+                }
+                Err(ApiError::bad_request(msg))
+            }
+        },
+        Some(c)
+            if containers
+                .iter()
+                .chain(&init)
+                .chain(&ephemeral)
+                .any(|n| n == c) =>
+        {
+            Ok(c.to_string())
+        }
+        Some(c) => Err(ApiError::bad_request(format!(
+            "container {c} is not valid for pod {name}"
+        ))),
+    }
+}
+
+/// Upstream's `ValidatePodLogOptions`.
+fn validate_log_options(name: &str, q: &Query) -> ApiResult<()> {
+    let mut causes = Vec::new();
+    if let Some(n) = q.int("tailLines")?.filter(|n| *n < 0) {
+        causes.push(Cause::invalid(
+            "tailLines",
+            &json!(n),
+            "must be greater than or equal to 0",
+        ));
+    }
+    if let Some(n) = q.int("limitBytes")?.filter(|n| *n < 1) {
+        causes.push(Cause::invalid(
+            "limitBytes",
+            &json!(n),
+            "must be greater than 0",
+        ));
+    }
+    let since_seconds = q.int("sinceSeconds")?;
+    let since_time = q.get("sinceTime").filter(|s| !s.is_empty());
+    if let Some(t) = since_time {
+        if chrono::DateTime::parse_from_rfc3339(t).is_err() {
+            return Err(ApiError::bad_request(format!(
+                "parsing time {t:?} as \"2006-01-02T15:04:05Z07:00\": cannot parse"
+            )));
+        }
+    }
+    match (since_seconds, since_time) {
+        (Some(_), Some(_)) => causes.push(Cause::forbidden(
+            "",
+            "at most one of `sinceTime` or `sinceSeconds` may be specified",
+        )),
+        (Some(n), None) if n < 1 => causes.push(Cause::invalid(
+            "sinceSeconds",
+            &json!(n),
+            "must be greater than 0",
+        )),
+        _ => {}
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("PodLogOptions", "", name, causes))
+    }
+}
+
+/// Where the kubelet of `node` listens: its InternalIP (else another address) and the port
+/// in `status.daemonEndpoints`.
+fn kubelet_address(state: &AppState, node: &str) -> ApiResult<(String, u16)> {
+    let info = state
+        .lookup("", "v1", "nodes")
+        .ok_or_else(|| ApiError::internal("the nodes resource is not registered"))?;
+    let node = state.registry.get(&ResourceCtx::new(info, None), node)?;
+    let status = node.get("status");
+    let addresses: Vec<(String, String)> = status
+        .and_then(|s| s.get("addresses"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|a| {
+            Some((
+                a.get("type")?.as_str()?.to_string(),
+                a.get("address")?.as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    let address = [
+        "InternalIP",
+        "Hostname",
+        "InternalDNS",
+        "ExternalIP",
+        "ExternalDNS",
+    ]
+    .iter()
+    .find_map(|t| addresses.iter().find(|(at, _)| at == t))
+    .map(|(_, a)| a.clone())
+    .ok_or_else(|| {
+        let known: Vec<String> = addresses
+            .iter()
+            .map(|(t, a)| format!("{{{t} {a}}}"))
+            .collect();
+        ApiError::internal(format!(
+            "no preferred addresses found; known addresses: [{}]",
+            known.join(" ")
+        ))
+    })?;
+    let port = status
+        .and_then(|s| s.pointer("/daemonEndpoints/kubeletEndpoint/Port"))
+        .and_then(Value::as_u64)
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|p| *p != 0)
+        .unwrap_or(DEFAULT_KUBELET_PORT);
+    Ok((address, port))
+}
+
+type KubeletSender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
+
+/// Opens an HTTP/1.1 connection over TLS to a kubelet.
+async fn connect_kubelet(state: &AppState, host: &str, port: u16) -> ApiResult<KubeletSender> {
+    let unreachable =
+        |e: &dyn std::fmt::Display| ApiError::internal(format!("error dialing backend: {e}"));
+    let tcp = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port)),
+    )
+    .await
+    .map_err(|_| unreachable(&"dial timeout"))?
+    .map_err(|e| unreachable(&e))?;
+    let _ = tcp.set_nodelay(true);
+    let server_name = match host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+        Ok(ip) => ServerName::IpAddress(ip.into()),
+        Err(_) => ServerName::try_from(host.to_string()).map_err(|e| unreachable(&e))?,
+    };
+    let tls = tokio_rustls::TlsConnector::from(state.kubelet_tls.clone())
+        .connect(server_name, tcp)
+        .await
+        .map_err(|e| unreachable(&e))?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .map_err(|e| unreachable(&e))?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!(error = %e, "kubelet connection ended");
+        }
+    });
+    Ok(sender)
+}
+
+fn encode(params: &[(&str, String)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+fn seg(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// Serves one of the streaming subresources of a pod.
+pub async fn pod_subresource(
+    state: &Arc<AppState>,
+    ctx: &ResourceCtx,
+    name: &str,
+    sub: &str,
+    req: &ResourceRequest,
+) -> ApiResult<Response> {
+    if !ctx.info.group.is_empty() || ctx.info.plural != "pods" {
+        return Err(ApiError::no_resource());
+    }
+    let is_get = req.method == http::Method::GET;
+    let is_post = req.method == http::Method::POST;
+    match sub {
+        "log" if !is_get => return Err(ApiError::method_not_allowed()),
+        "exec" | "attach" | "portforward" if !(is_get || is_post) => {
+            return Err(ApiError::method_not_allowed())
+        }
+        _ => {}
+    }
+    let q = &req.query;
+    if sub == "log" {
+        validate_log_options(name, q)?;
+    }
+    let pod = state.registry.get(ctx, name)?;
+    let ns = ctx.namespace.clone().unwrap_or_default();
+    let container = match sub {
+        "portforward" => String::new(),
+        _ => choose_container(&pod, name, q.get("container"))?,
+    };
+    let node = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if node.is_empty() {
+        if sub == "log" {
+            // Upstream streams from an empty location: no content.
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        return Err(ApiError::bad_request(format!(
+            "pod {name} does not have a host assigned"
+        )));
+    }
+    let yes = |key: &str| q.flag(key).then(|| "1".to_string());
+    let (path, params): (String, Vec<(&str, String)>) = match sub {
+        "log" => {
+            let mut p: Vec<(&str, String)> = Vec::new();
+            for key in ["follow", "previous", "timestamps"] {
+                if q.flag(key) {
+                    p.push((key, "true".into()));
+                }
+            }
+            for key in ["sinceSeconds", "sinceTime", "tailLines", "limitBytes"] {
+                if let Some(v) = q.get(key).filter(|v| !v.is_empty()) {
+                    p.push((key, v.to_string()));
+                }
+            }
+            (
+                format!(
+                    "/containerLogs/{}/{}/{}",
+                    seg(&ns),
+                    seg(name),
+                    seg(&container)
+                ),
+                p,
+            )
+        }
+        "exec" | "attach" => {
+            let mut p: Vec<(&str, String)> = Vec::new();
+            if sub == "exec" {
+                for c in q.all("command") {
+                    p.push(("command", c.clone()));
+                }
+            }
+            for (from, to) in [
+                ("stdin", "input"),
+                ("stdout", "output"),
+                ("stderr", "error"),
+                ("tty", "tty"),
+            ] {
+                if let Some(v) = yes(from) {
+                    p.push((to, v));
+                }
+            }
+            (
+                format!("/{sub}/{}/{}/{}", seg(&ns), seg(name), seg(&container)),
+                p,
+            )
+        }
+        _ => {
+            let p = q
+                .all("ports")
+                .iter()
+                .flat_map(|v| v.split(','))
+                .map(|port| ("port", port.trim().to_string()))
+                .collect();
+            (format!("/portForward/{}/{}", seg(&ns), seg(name)), p)
+        }
+    };
+    let uri = if params.is_empty() {
+        path
+    } else {
+        format!("{path}?{}", encode(&params))
+    };
+    if sub == "log" {
+        let (host, port) = kubelet_address(state, node)?;
+        return stream_log(state, &host, port, &uri, name).await;
+    }
+    let upgrade_header = req
+        .headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if upgrade_header.is_empty() {
+        return Err(ApiError::bad_request("Upgrade request required"));
+    }
+    if upgrade_header.to_ascii_lowercase().contains("websocket") {
+        // Not 101: kubectl's WebSocket executor treats this as an upgrade failure and falls
+        // back to SPDY/3.1.
+        return Err(ApiError::bad_request(
+            "WebSocket streaming is not supported by this server; use SPDY/3.1",
+        ));
+    }
+    let (host, port) = kubelet_address(state, node)?;
+    upgrade(state, &host, port, &uri, req).await
+}
+
+/// Streams a kubelet's log answer, or turns its error into upstream's Status.
+async fn stream_log(
+    state: &AppState,
+    host: &str,
+    port: u16,
+    uri: &str,
+    name: &str,
+) -> ApiResult<Response> {
+    let mut sender = connect_kubelet(state, host, port).await?;
+    let request = Request::get(uri)
+        .header(header::HOST, format!("{host}:{port}"))
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let resp = sender
+        .send_request(request)
+        .await
+        .map_err(|e| ApiError::internal(format!("error reading from the kubelet: {e}")))?;
+    let status = resp.status();
+    if status.is_success() {
+        let mut r = Response::new(Body::new(resp.into_body()));
+        *r.status_mut() = StatusCode::OK;
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        return Ok(r);
+    }
+    let body = Limited::new(resp.into_body(), MAX_ERROR_BODY)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&body).into_owned();
+    Err(match status {
+        StatusCode::BAD_REQUEST => ApiError::bad_request(text),
+        StatusCode::NOT_FOUND => ApiError::new(
+            404,
+            "NotFound",
+            format!("the server could not find the requested resource ( pods/log {name})"),
+        ),
+        StatusCode::INTERNAL_SERVER_ERROR => {
+            ApiError::internal(format!("Internal error occurred: {text}"))
+        }
+        other => ApiError::new(other.as_u16(), "", text),
+    })
+}
+
+/// Proxies an upgrade request to the kubelet; on `101` joins the two connections.
+async fn upgrade(
+    state: &AppState,
+    host: &str,
+    port: u16,
+    uri: &str,
+    req: &ResourceRequest,
+) -> ApiResult<Response> {
+    let mut sender = connect_kubelet(state, host, port).await?;
+    let mut out = Request::builder()
+        .method(req.method.clone())
+        .uri(uri)
+        .header(header::HOST, format!("{host}:{port}"));
+    for (name, value) in &req.headers {
+        if !matches!(
+            *name,
+            header::HOST
+                | header::AUTHORIZATION
+                | header::CONTENT_LENGTH
+                | header::TRANSFER_ENCODING
+        ) {
+            out = out.header(name, value);
+        }
+    }
+    let out = out
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut resp = sender
+        .send_request(out)
+        .await
+        .map_err(|e| ApiError::internal(format!("error proxying to the kubelet: {e}")))?;
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        // Relay the kubelet's answer as upstream's upgrade-aware proxy does.
+        let status = resp.status();
+        let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+        let body = Limited::new(resp.into_body(), MAX_ERROR_BODY)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let mut r = Response::new(Body::from(body));
+        *r.status_mut() = status;
+        if let Some(ct) = content_type {
+            r.headers_mut().insert(header::CONTENT_TYPE, ct);
+        }
+        return Ok(r);
+    }
+    let Some(client_upgrade) = req.upgrade.clone() else {
+        return Err(ApiError::bad_request("Upgrade request required"));
+    };
+    let backend_upgrade = hyper::upgrade::on(&mut resp);
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    *r.headers_mut() = resp.headers().clone();
+    tokio::spawn(async move {
+        let (client, backend) = match tokio::join!(client_upgrade, backend_upgrade) {
+            (Ok(c), Ok(b)) => (c, b),
+            (c, b) => {
+                tracing::debug!(client = ?c.err(), backend = ?b.err(), "stream upgrade failed");
+                return;
+            }
+        };
+        let (mut client, mut backend) = (TokioIo::new(client), TokioIo::new(backend));
+        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut backend).await {
+            tracing::debug!(error = %e, "stream ended");
+        }
+    });
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_choice_matches_upstream_messages() {
+        let pod = json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}],
+                                  "initContainers": [{"name": "i"}]}});
+        assert_eq!(
+            choose_container(&pod, "p", None).unwrap_err().message,
+            "a container name must be specified for pod p, choose one of: [a b] or one of the init containers: [i]"
+        );
+        assert_eq!(choose_container(&pod, "p", Some("i")).unwrap(), "i");
+        let err = choose_container(&pod, "p", Some("x")).unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (400, "container x is not valid for pod p")
+        );
+        let one = json!({"spec": {"containers": [{"name": "only"}]}});
+        assert_eq!(choose_container(&one, "p", None).unwrap(), "only");
+    }
+
+    #[test]
+    fn log_options_are_validated_as_upstream() {
+        let q = Query::parse(Some("tailLines=-1&sinceSeconds=0"));
+        let err = validate_log_options("p", &q).unwrap_err();
+        assert_eq!(err.code, 422);
+        assert!(
+            err.message.contains("tailLines: Invalid value: -1"),
+            "{}",
+            err.message
+        );
+        let q = Query::parse(Some("sinceSeconds=5&sinceTime=2024-01-01T00:00:00Z"));
+        assert!(validate_log_options("p", &q)
+            .unwrap_err()
+            .message
+            .contains("at most one of"));
+        assert!(validate_log_options("p", &Query::parse(Some("tailLines=3"))).is_ok());
+    }
+}

@@ -1,0 +1,434 @@
+//! End to end: `kubectl logs`, `exec`, `attach` and `port-forward` through a real `meso server`
+//! and a real `meso-kubelet` (its HTTPS server proxying to containerd's streaming server).
+//!
+//! Same prerequisites as `pods.rs` (root, containerd, runc, CNI, ...), plus kubectl 1.32 and
+//! 1.35; without them the test skips, except under `CI=true`, where it fails.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use common::{http_get, prerequisites, TestNode, BUSYBOX};
+use k8s_openapi::api::core::v1::Node;
+use kube::Api;
+use meso_tests::{kubectl_132, kubectl_135, run_bounded, Kubectl};
+use serde_json::json;
+
+const KUBECTL_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn kubectl(node: &TestNode, k: &Kubectl) -> Command {
+    let mut cmd = Command::new(&k.path);
+    cmd.arg("--kubeconfig").arg(node.server.kubeconfig());
+    cmd
+}
+
+/// Runs kubectl to completion: (success, stdout, stderr).
+fn run(
+    node: &TestNode,
+    k: &Kubectl,
+    args: &[&str],
+    stdin: Option<&[u8]>,
+) -> Result<(bool, String, String)> {
+    let mut cmd = kubectl(node, k);
+    cmd.args(args);
+    let out = run_bounded(cmd, stdin, KUBECTL_TIMEOUT)?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// Runs kubectl and fails with its stderr unless it succeeds; returns stdout.
+fn run_ok(node: &TestNode, k: &Kubectl, args: &[&str], stdin: Option<&[u8]>) -> Result<String> {
+    let (ok, out, err) = run(node, k, args, stdin)?;
+    if !ok {
+        bail!(
+            "kubectl {} {args:?} failed:\n{err}\nstdout:\n{out}",
+            k.version
+        );
+    }
+    Ok(out)
+}
+
+/// A long-running kubectl whose stdout lines arrive on a channel; killed on drop.
+struct Background {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Background {
+    fn spawn(mut cmd: Command) -> Result<Self> {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("spawning kubectl")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let stderr = child.stderr.take().context("stderr")?;
+        let (tx, lines) = std::sync::mpsc::channel();
+        let tx2 = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx2.send(format!("stderr: {line}"));
+            }
+        });
+        Ok(Self { child, lines })
+    }
+
+    /// Waits (bounded) for a line satisfying `want`; returns every line seen.
+    fn wait_for(&self, timeout: Duration, want: impl Fn(&str) -> bool) -> Result<Vec<String>> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let done = want(&line);
+                    seen.push(line);
+                    if done {
+                        return Ok(seen);
+                    }
+                }
+                Err(_) => bail!("timed out after {timeout:?}; lines so far: {seen:#?}"),
+            }
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `kubectl exec -it POD -- sh` on a pseudo-terminal, types `input`, and returns what the
+/// terminal showed once kubectl exits (bounded).
+fn exec_on_pty(node: &TestNode, k: &Kubectl, pod: &str, input: &str) -> Result<String> {
+    let (mut master, slave) = {
+        let (mut m, mut s) = (0, 0);
+        // SAFETY: openpty writes two fds into the given pointers; null name/termios/winsize.
+        let rc = unsafe {
+            libc::openpty(
+                &mut m,
+                &mut s,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        if rc != 0 {
+            bail!("openpty: {}", std::io::Error::last_os_error());
+        }
+        // SAFETY: both fds were just opened and are owned here.
+        unsafe {
+            (
+                std::fs::File::from(OwnedFd::from_raw_fd(m)),
+                OwnedFd::from_raw_fd(s),
+            )
+        }
+    };
+    let mut cmd = kubectl(node, k);
+    cmd.args(["exec", "-it", pod, "--", "sh"])
+        .stdin(Stdio::from(slave.try_clone()?))
+        .stdout(Stdio::from(slave.try_clone()?))
+        .stderr(Stdio::from(slave));
+    let mut child = cmd.spawn().context("spawning kubectl exec -it")?;
+    let mut reader = master.try_clone()?;
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        // Ends with EIO once every slave fd is closed (kubectl exited).
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    // Give the remote shell a moment, then type.
+    std::thread::sleep(Duration::from_secs(2));
+    master.write_all(input.as_bytes())?;
+    let deadline = Instant::now() + KUBECTL_TIMEOUT;
+    let mut shown = Vec::new();
+    loop {
+        while let Ok(chunk) = rx.try_recv() {
+            shown.extend(chunk);
+        }
+        if let Some(status) = child.try_wait()? {
+            std::thread::sleep(Duration::from_millis(200));
+            while let Ok(chunk) = rx.try_recv() {
+                shown.extend(chunk);
+            }
+            let text = String::from_utf8_lossy(&shown).into_owned();
+            if !status.success() {
+                bail!("kubectl exec -it exited with {status}:\n{text}");
+            }
+            return Ok(text);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "kubectl exec -it did not finish:\n{}",
+                String::from_utf8_lossy(&shown)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_logs_exec_attach_and_port_forward() -> Result<()> {
+    if !prerequisites() {
+        return Ok(());
+    }
+    let (Some(k132), Some(k135)) = (kubectl_132(), kubectl_135()) else {
+        return Ok(());
+    };
+    let node = TestNode::start().await?;
+    let busybox = |name: &str, script: &str| {
+        json!({"name": name, "image": BUSYBOX, "imagePullPolicy": "IfNotPresent",
+               "command": ["sh", "-c", script]})
+    };
+    node.create_pod(json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+        "spec": {"containers": [busybox("web",
+            "mkdir -p /www && echo hello-through-port-forward > /www/index.html && exec httpd -f -p 8080 -h /www")]}
+    }))
+    .await?;
+    node.create_pod(json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ticker"},
+        "spec": {"containers": [
+            busybox("tick", "i=0; while true; do i=$((i+1)); echo line-$i; sleep 0.5; done"),
+            busybox("side", "echo side-says-hi; exec sleep 3600"),
+        ]}
+    }))
+    .await?;
+    node.create_pod(json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "crash"},
+        "spec": {"containers": [busybox("c", "echo run-at-$(date +%s%N); sleep 1; exit 1")]}
+    }))
+    .await?;
+    node.create_pod(json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "nopull"},
+        "spec": {"containers": [{"name": "c", "image": "meso.invalid/none:v1", "imagePullPolicy": "Never"}]}
+    }))
+    .await?;
+    node.wait_running("web").await?;
+    node.wait_running("ticker").await?;
+
+    // --- logs ---
+    let k = &k135;
+    let out = node
+        .wait("three ticker lines", Duration::from_secs(20), || async {
+            let out = run_ok(&node, k, &["logs", "ticker", "-c", "tick"], None)?;
+            Ok((out.lines().count() >= 3).then_some(out))
+        })
+        .await?;
+    assert!(out.starts_with("line-1\nline-2\n"), "{out}");
+    // kubectl picks the first container itself; the API server answers as upstream.
+    let http = node.server.http()?;
+    let resp = http
+        .get(
+            node.server
+                .url("/api/v1/namespaces/default/pods/ticker/log")?,
+        )
+        .send()
+        .await?;
+    assert_eq!(resp.status().as_u16(), 400);
+    let status: serde_json::Value = resp.json().await?;
+    assert_eq!(
+        status["message"],
+        "a container name must be specified for pod ticker, choose one of: [tick side]"
+    );
+    let side = run_ok(&node, &k132, &["logs", "ticker", "-c", "side"], None)?;
+    assert_eq!(side, "side-says-hi\n");
+    let tail = run_ok(
+        &node,
+        k,
+        &["logs", "ticker", "-c", "tick", "--tail=2"],
+        None,
+    )?;
+    let lines: Vec<&str> = tail.lines().collect();
+    assert_eq!(lines.len(), 2, "{tail}");
+    assert!(lines.iter().all(|l| l.starts_with("line-")), "{tail}");
+    let stamped = run_ok(
+        &node,
+        k,
+        &["logs", "ticker", "-c", "tick", "--timestamps", "--tail=1"],
+        None,
+    )?;
+    let (time, text) = stamped
+        .trim_end()
+        .split_once(' ')
+        .context("timestamped line")?;
+    assert!(chrono_like(time) && text.starts_with("line-"), "{stamped}");
+    let limited = run_ok(
+        &node,
+        k,
+        &["logs", "ticker", "-c", "tick", "--limit-bytes=4"],
+        None,
+    )?;
+    assert_eq!(limited, "line");
+    // -f: lines written after the request arrive, within a bounded time.
+    let mut follow = kubectl(&node, k);
+    follow.args(["logs", "-f", "ticker", "-c", "tick", "--tail=1"]);
+    let follow = Background::spawn(follow)?;
+    let first = follow.wait_for(Duration::from_secs(20), |l| l.starts_with("line-"))?;
+    let n: u32 = first
+        .last()
+        .and_then(|l| l.trim_start_matches("line-").parse().ok())
+        .context("line number")?;
+    follow.wait_for(Duration::from_secs(20), |l| {
+        l.trim_start_matches("line-")
+            .parse::<u32>()
+            .is_ok_and(|m| m >= n + 3)
+    })?;
+    drop(follow);
+    // A container that is still waiting: upstream's message.
+    let (ok, _, err) = run(&node, k, &["logs", "nopull"], None)?;
+    assert!(
+        !ok && err.contains(r#"container "c" in pod "nopull" is waiting to start"#),
+        "{err}"
+    );
+    // --previous after a restart.
+    let pods = node.pods();
+    node.wait("crash restarted", Duration::from_secs(90), || async {
+        let pod = pods.get("crash").await?;
+        let restarts = pod
+            .status
+            .and_then(|s| s.container_statuses)
+            .unwrap_or_default()
+            .first()
+            .map_or(0, |c| c.restart_count);
+        Ok((restarts >= 1).then_some(()))
+    })
+    .await?;
+    let previous = run_ok(&node, k, &["logs", "crash", "--previous"], None)?;
+    assert!(previous.starts_with("run-at-"), "{previous}");
+    let (ok, _, err) = run(&node, k, &["logs", "web", "--previous"], None)?;
+    assert!(
+        !ok && err.contains(r#"previous terminated container "web" in pod "web" not found"#),
+        "{err}"
+    );
+
+    // --- exec, with both kubectls (1.35 and 1.32 try WebSocket first and fall back) ---
+    for kc in [&k135, &k132] {
+        let out = run_ok(
+            &node,
+            kc,
+            &["exec", "web", "--", "sh", "-c", "echo $HOSTNAME"],
+            None,
+        )?;
+        assert_eq!(out, "web\n", "kubectl {}", kc.version);
+        let out = run_ok(
+            &node,
+            kc,
+            &["exec", "-i", "web", "--", "cat"],
+            Some(b"hi\n"),
+        )?;
+        assert_eq!(out, "hi\n", "kubectl {}", kc.version);
+        let (ok, _, err) = run(
+            &node,
+            kc,
+            &["exec", "web", "--", "sh", "-c", "exit 3"],
+            None,
+        )?;
+        assert!(
+            !ok && err.contains("exit code 3"),
+            "kubectl {}: {err}",
+            kc.version
+        );
+    }
+    let shown = exec_on_pty(&node, &k135, "web", "echo $((6*7)); exit\r")?;
+    assert!(shown.contains("42"), "{shown}");
+
+    // --- attach ---
+    let mut attach = kubectl(&node, k);
+    attach.args(["attach", "ticker", "-c", "tick"]);
+    let attach = Background::spawn(attach)?;
+    attach.wait_for(Duration::from_secs(20), |l| l.starts_with("line-"))?;
+    drop(attach);
+
+    // --- port-forward ---
+    for kc in [&k135, &k132] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut pf = kubectl(&node, kc);
+        pf.args([
+            "port-forward",
+            "pod/web",
+            &format!("{port}:8080"),
+            "--address",
+            "127.0.0.1",
+        ]);
+        let pf = Background::spawn(pf)?;
+        pf.wait_for(Duration::from_secs(20), |l| l.contains("Forwarding from"))?;
+        let body = http_get("127.0.0.1", port, "/index.html")?;
+        assert!(
+            body.contains("200 OK") && body.contains("hello-through-port-forward"),
+            "kubectl {}: {body}",
+            kc.version
+        );
+    }
+
+    // --- only the API server may call the kubelet ---
+    let n: Node = Api::all(node.client.clone()).get(&node.name).await?;
+    let port = n
+        .status
+        .and_then(|s| s.daemon_endpoints)
+        .and_then(|d| d.kubelet_endpoint)
+        .map(|e| e.port)
+        .context("daemonEndpoints")?;
+    assert_ne!(port, 10250, "the test kubelet picks a free port");
+    let url = format!("https://127.0.0.1:{port}/containerLogs/default/ticker/tick");
+    let anonymous = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()?;
+    assert_eq!(anonymous.get(&url).send().await?.status().as_u16(), 401);
+    let creds = node.server.credentials()?;
+    let mut pem = creds.cert_pem.clone();
+    pem.extend_from_slice(&creds.key_pem);
+    let admin = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .identity(reqwest::Identity::from_pem(&pem)?)
+        .build()?;
+    let resp = admin.get(&url).send().await?;
+    assert_eq!(resp.status().as_u16(), 403);
+    let api_cert = std::fs::read(
+        node.server
+            .data_dir()
+            .join("tls/apiserver-kubelet-client.crt"),
+    )?;
+    let mut pem = api_cert;
+    pem.extend(std::fs::read(
+        node.server
+            .data_dir()
+            .join("tls/apiserver-kubelet-client.key"),
+    )?);
+    let apiserver = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .identity(reqwest::Identity::from_pem(&pem)?)
+        .build()?;
+    let resp = apiserver.get(format!("{url}?tailLines=1")).send().await?;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.text().await?.starts_with("line-"));
+    Ok(())
+}
+
+/// Whether `s` looks like an RFC 3339 time with fractional seconds.
+fn chrono_like(s: &str) -> bool {
+    s.len() > 20 && s.as_bytes()[4] == b'-' && s.contains('T') && s.contains('.')
+}
