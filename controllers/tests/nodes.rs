@@ -143,31 +143,43 @@ impl Cluster {
         })
     }
 
-    /// POSTs an Eviction for `pod`; returns the HTTP status and the body.
     fn evict(&self, ns: &str, pod: &str, query: &str) -> Result<(u16, Value)> {
-        let url = self.server.url(&format!(
-            "/api/v1/namespaces/{ns}/pods/{pod}/eviction{query}"
-        ))?;
-        let body = json!({"apiVersion": "policy/v1", "kind": "Eviction",
-            "metadata": {"name": pod, "namespace": ns}})
-        .to_string();
-        let server = &self.server;
-        meso_tests::block_on_thread(|| async move {
-            let resp = server
-                .http()?
-                .post(url)
-                .header("Content-Type", "application/json")
-                .body(body)
-                .send()
-                .await?;
-            let code = resp.status().as_u16();
-            let text = resp.text().await?;
-            Ok((
-                code,
-                serde_json::from_str(&text).unwrap_or(Value::String(text)),
-            ))
-        })
+        evict(&self.server, ns, pod, query, None)
     }
+}
+
+/// POSTs an Eviction for `pod` (or `body`); returns the HTTP status and the body.
+fn evict(
+    server: &MesoServer,
+    ns: &str,
+    pod: &str,
+    query: &str,
+    body: Option<Value>,
+) -> Result<(u16, Value)> {
+    let url = server.url(&format!(
+        "/api/v1/namespaces/{ns}/pods/{pod}/eviction{query}"
+    ))?;
+    let body = body
+        .unwrap_or_else(|| {
+            json!({"apiVersion": "policy/v1", "kind": "Eviction",
+                "metadata": {"name": pod, "namespace": ns}})
+        })
+        .to_string();
+    meso_tests::block_on_thread(|| async move {
+        let resp = server
+            .http()?
+            .post(url)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        let code = resp.status().as_u16();
+        let text = resp.text().await?;
+        Ok((
+            code,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    })
 }
 
 impl Drop for Cluster {
@@ -215,7 +227,6 @@ async fn simulate(
     let mut ip = 0u32;
     while !stop.is_cancelled() {
         let live: HashMap<String, bool> = alive.lock().map(|m| m.clone()).unwrap_or_default();
-        let make_ready = ready_pods.lock().map(|r| *r).unwrap_or(true);
         let now = now_rfc3339();
         let current = nodes.list(&ListParams::default()).await?;
         for n in &names {
@@ -267,7 +278,10 @@ async fn simulate(
                             .unwrap_or(false)
                 })
         });
-        for p in pods.list(&ListParams::default()).await? {
+        let listed = pods.list(&ListParams::default()).await?;
+        // Read after the list: a pod created after the flag was turned off never turns ready.
+        let make_ready = ready_pods.lock().map(|r| *r).unwrap_or(true);
+        for p in listed {
             let ns = p.namespace().unwrap_or_default();
             if ns.starts_with("kube-") {
                 continue;
@@ -717,5 +731,119 @@ spec:
     c.kubectl(&["uncordon", "node-a"])?;
     let node = c.json(&["get", "node", "node-a"])?;
     assert!(node["spec"]["unschedulable"] != true, "{node}");
+    Ok(())
+}
+
+/// The eviction subresource alone (no controllers): the upstream captures, terminal and
+/// pending pods skipping the budget, two budgets, bad input.
+#[test]
+fn eviction_matches_upstream() -> Result<()> {
+    use meso_tests::golden::{compare_status, load, Message};
+    let Some(k) = meso_tests::kubectl_132() else {
+        return Ok(());
+    };
+    let server = MesoServer::start()?;
+    let kubectl = |args: &[&str]| server.kubectl_ok(&k, args);
+    let apply = |yaml: &str| server.kubectl_stdin_ok(&k, &["apply", "-f", "-"], yaml);
+    kubectl(&["create", "namespace", "golden"])?;
+    apply(
+        r#"
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: pdb, namespace: golden}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: pdb}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: evict-pdb-running, namespace: golden, labels: {app: pdb}}
+spec:
+  nodeName: golden-node
+  containers: [{name: c, image: busybox}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: evict-pdb-demo, namespace: golden, labels: {app: pdb}}
+spec:
+  containers: [{name: c, image: busybox}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: evict-pdb-done, namespace: golden, labels: {app: pdb}}
+spec:
+  nodeName: golden-node
+  containers: [{name: c, image: busybox}]
+"#,
+    )?;
+    for (pod, phase) in [
+        ("evict-pdb-running", "Running"),
+        ("evict-pdb-done", "Succeeded"),
+    ] {
+        kubectl(&[
+            "patch",
+            "pod",
+            "-n",
+            "golden",
+            pod,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &json!({"status": {"phase": phase}}).to_string(),
+        ])?;
+    }
+
+    // A budget no controller has processed yet: 429, as upstream.
+    let cap = load("subresources/pod-eviction-blocked-by-pdb.json")?;
+    let (code, body) = evict(&server, "golden", "evict-pdb-running", "", None)?;
+    assert_eq!(code, cap.response.status, "{body}");
+    let diffs = compare_status(&cap.response.body, &body, Message::Exact);
+    assert!(diffs.is_empty(), "{diffs:?}");
+
+    // Pending and terminal pods are evicted without consulting the budget.
+    let cap = load("subresources/pod-eviction-pending-pod-ignores-pdb.json")?;
+    for pod in ["evict-pdb-demo", "evict-pdb-done"] {
+        let (code, body) = evict(&server, "golden", pod, "", None)?;
+        assert_eq!(
+            (code, &body),
+            (cap.response.status, &cap.response.body),
+            "{pod}"
+        );
+    }
+    let gone = server.kubectl(&k, &["get", "pod", "-n", "golden", "evict-pdb-demo"])?;
+    assert!(!gone.status.success());
+
+    // Two budgets over one pod: 500, as upstream.
+    apply(
+        r#"
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: pdb2, namespace: golden}
+spec:
+  maxUnavailable: 1
+  selector: {matchLabels: {app: pdb}}
+"#,
+    )?;
+    let (code, body) = evict(&server, "golden", "evict-pdb-running", "", None)?;
+    assert_eq!(code, 500, "{body}");
+    assert_eq!(
+        body["message"],
+        "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."
+    );
+
+    // Bad input.
+    let other =
+        json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "other"}});
+    let (code, body) = evict(&server, "golden", "evict-pdb-running", "", Some(other))?;
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(
+        body["message"],
+        "name in URL does not match name in Eviction object"
+    );
+    let (code, body) = evict(&server, "golden", "no-such-pod", "", None)?;
+    assert_eq!(code, 404, "{body}");
+    let (code, body) = evict(&server, "golden", "evict-pdb-running", "", Some(json!([1])))?;
+    assert_eq!(code, 400, "{body}");
+    assert!(kubectl(&["get", "pod", "-n", "golden", "evict-pdb-running"]).is_ok());
     Ok(())
 }
