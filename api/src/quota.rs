@@ -579,6 +579,51 @@ pub async fn admit_create(
     obj: &Value,
     dry_run: bool,
 ) -> ApiResult<()> {
+    let delta = usage(&ctx.info.group, &ctx.info.plural, obj);
+    charge(store, ctx, obj, delta, dry_run).await
+}
+
+/// Charges what an update adds (upstream's services and PersistentVolumeClaims evaluators
+/// handle updates: a Service turned NodePort or LoadBalancer, a claim grown). Pods are only
+/// charged at creation.
+pub async fn admit_update(
+    store: &Store,
+    ctx: &ResourceCtx,
+    new: &Value,
+    old: &Value,
+    dry_run: bool,
+) -> ApiResult<()> {
+    let (group, plural) = (ctx.info.group.as_str(), ctx.info.plural.as_str());
+    if !(group.is_empty() && matches!(plural, "services" | "persistentvolumeclaims")) {
+        return Ok(());
+    }
+    let before = usage(group, plural, old);
+    let delta: ResourceList = usage(group, plural, new)
+        .into_iter()
+        .filter_map(|(k, q)| {
+            let grown = q.nano - before.get(&k).map_or(0, |b| b.nano);
+            (grown > 0).then_some((
+                k,
+                Quantity {
+                    nano: grown,
+                    format: q.format,
+                },
+            ))
+        })
+        .collect();
+    if delta.is_empty() {
+        return Ok(());
+    }
+    charge(store, ctx, new, delta, dry_run).await
+}
+
+async fn charge(
+    store: &Store,
+    ctx: &ResourceCtx,
+    obj: &Value,
+    delta: ResourceList,
+    dry_run: bool,
+) -> ApiResult<()> {
     let Some(ns) = ctx.namespace.as_deref().filter(|_| ctx.info.namespaced()) else {
         return Ok(());
     };
@@ -595,7 +640,6 @@ pub async fn admit_create(
             ),
         )
     };
-    let delta = usage(group, plural, obj);
     let is_pod = group.is_empty() && plural == "pods";
     let mut charged: HashSet<String> = HashSet::new();
     for _ in 0..64 {

@@ -666,6 +666,9 @@ impl Registry {
             if without_rv(&new) == without_rv(&current) {
                 return Ok(current);
             }
+            if subresource.is_none() {
+                crate::quota::admit_update(&self.store, ctx, &new, &current, dry_run).await?;
+            }
             if dry_run {
                 return Ok(new);
             }

@@ -350,3 +350,64 @@ async fn invalid_limit_ranges_and_quotas_are_rejected() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_quota_charges_creates_and_type_changes() -> Result<()> {
+    let srv = MesoServer::start()?;
+    let client = srv.kube_client().await?;
+    namespace(&client, "q4").await?;
+    let quotas = quota(
+        &client,
+        "q4",
+        "svc",
+        json!({"hard": {"services": "2", "services.nodeports": "1"}}),
+        json!({"services": "0", "services.nodeports": "0"}),
+    )
+    .await?;
+    let services: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), "q4");
+    let pp = PostParams::default();
+    services
+        .create(
+            &pp,
+            &serde_json::from_value(json!({"metadata": {"name": "a"}, "spec": {
+                "ports": [{"name": "x", "port": 80}, {"name": "y", "port": 81}]}}))?,
+        )
+        .await?;
+    ensure!(used(&quotas, "svc", "services").await? == "1");
+    let msg = forbidden(
+        services
+            .patch(
+                "a",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"type": "NodePort"}})),
+            )
+            .await,
+    )?;
+    ensure!(
+        msg == r#"services "a" is forbidden: exceeded quota: svc, requested: services.nodeports=2, used: services.nodeports=0, limited: services.nodeports=1"#,
+        "message: {msg}"
+    );
+    services
+        .create(
+            &pp,
+            &serde_json::from_value(json!({"metadata": {"name": "b"}, "spec": {
+                "type": "NodePort", "ports": [{"port": 80}]}}))?,
+        )
+        .await?;
+    ensure!(used(&quotas, "svc", "services.nodeports").await? == "1");
+    let msg = forbidden(
+        services
+            .create(
+                &pp,
+                &serde_json::from_value(
+                    json!({"metadata": {"name": "c"}, "spec": {"ports": [{"port": 80}]}}),
+                )?,
+            )
+            .await,
+    )?;
+    ensure!(
+        msg == r#"services "c" is forbidden: exceeded quota: svc, requested: services=1, used: services=2, limited: services=2"#,
+        "message: {msg}"
+    );
+    Ok(())
+}
