@@ -1443,4 +1443,71 @@ mod tests {
             }
         );
     }
+
+    fn server(upstream: Upstream) -> Server {
+        Server {
+            domain: D.into(),
+            upstream,
+            services: reflector::store().0,
+            slices: reflector::store().0,
+            pods: reflector::store().0,
+        }
+    }
+
+    #[tokio::test]
+    async fn outside_names_are_refused_or_forwarded_and_cluster_names_never_leave() {
+        // A fake upstream that answers every query with its id and rcode 0, and counts them.
+        let upstream = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let upstream_addr = upstream.local_addr().expect("addr");
+        let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = asked.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            while let Ok((n, peer)) = upstream.recv_from(&mut buf).await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut reply = buf[..n].to_vec();
+                reply[2] |= 0x80;
+                let _ = upstream.send_to(&reply, peer).await;
+            }
+        });
+        let rcode = |r: &[u8]| r[3] & 0x0F;
+
+        let local = server(Upstream::Refuse);
+        let reply = local
+            .handle(&query("example.com", TYPE_A), UDP_MAX)
+            .await
+            .expect("reply");
+        assert_eq!(rcode(&reply), RCODE_REFUSED);
+
+        let open = server(Upstream::Forward(vec![upstream_addr]));
+        let q = query("example.com", TYPE_A);
+        let reply = open.handle(&q, UDP_MAX).await.expect("reply");
+        assert_eq!(
+            (&reply[..2], reply[2] & 0x80, rcode(&reply)),
+            (&q[..2], 0x80, 0)
+        );
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        // Cluster names are answered here, even when unknown.
+        let reply = open
+            .handle(&query("nosuch.default.svc.cluster.local", TYPE_A), UDP_MAX)
+            .await
+            .expect("reply");
+        assert_eq!(rcode(&reply), RCODE_NXDOMAIN);
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        // A dead upstream is SERVFAIL; responses and garbage are dropped, not answered.
+        let dead = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let dead = server(Upstream::Forward(vec![dead.local_addr().expect("addr")]));
+        let reply = dead.handle(&q, UDP_MAX).await.expect("reply");
+        assert_eq!(rcode(&reply), RCODE_SERVFAIL);
+        let mut response = q.clone();
+        response[2] |= 0x80;
+        assert!(open.handle(&response, UDP_MAX).await.is_none());
+        assert!(open.handle(&[0, 1], UDP_MAX).await.is_none());
+        let mut notify = q.clone();
+        notify[2] = 0x20; // opcode 4 (NOTIFY)
+        let reply = open.handle(&notify, UDP_MAX).await.expect("reply");
+        assert_eq!(rcode(&reply), RCODE_NOTIMP);
+    }
 }

@@ -265,12 +265,23 @@ pub fn pod_dns_config(
     } else {
         let servers = match config.pod_egress {
             crate::PodEgress::Local => vec![],
-            crate::PodEgress::Open => host
-                .nameservers
-                .iter()
-                .filter(|ip| !ip.is_loopback())
-                .map(|ip| ip.to_string())
-                .collect(),
+            crate::PodEgress::Open => {
+                let reachable: Vec<String> = host
+                    .nameservers
+                    .iter()
+                    .filter(|ip| !ip.is_loopback())
+                    .map(|ip| ip.to_string())
+                    .collect();
+                // Only a host-local stub: the embedded server forwards to it.
+                if reachable.is_empty() && !host.nameservers.is_empty() && config.embedded_dns {
+                    crate::dns::gateway_ip(&config.pod_cidr)
+                        .map(|ip| ip.to_string())
+                        .into_iter()
+                        .collect()
+                } else {
+                    reachable
+                }
+            }
         };
         cri::DnsConfig {
             servers,
