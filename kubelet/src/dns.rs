@@ -900,7 +900,7 @@ impl Server {
             Response {
                 id: q.id,
                 recursion_desired: q.recursion_desired,
-                recursion_available: false,
+                recursion_available: matches!(self.upstream, Upstream::Forward(_)),
                 authoritative: false,
                 rcode,
                 question: Some((q.name.clone(), q.qtype, q.qclass)),
