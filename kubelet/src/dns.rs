@@ -377,7 +377,11 @@ impl Cluster {
                 answer(datas)
             }
             [host, name, ns, "svc"] if !host.starts_with('_') => {
-                if self.service(ns, name).is_none() {
+                // Endpoint names exist only under headless Services, as in CoreDNS.
+                let headless = self
+                    .service(ns, name)
+                    .is_some_and(|s| s.spec.as_ref().is_some_and(is_headless));
+                if !headless {
                     return Resolution::NxDomain;
                 }
                 let ips: Vec<RData> = self
@@ -1252,6 +1256,10 @@ mod tests {
         assert_eq!(
             datas(c.resolve(D, "10-42-0-6.db.shop.svc.cluster.local", TYPE_A)),
             vec![a("10.42.0.6")]
+        );
+        assert_eq!(
+            c.resolve(D, "x.web.shop.svc.cluster.local", TYPE_A),
+            Resolution::NxDomain
         );
         // Not ready: no record.
         assert_eq!(
