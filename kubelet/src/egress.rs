@@ -1,7 +1,9 @@
 //! `--pod-egress=local`: an nftables table owned by this kubelet drops forwarded traffic from
 //! pods to anything outside the pod CIDR (the host itself is reached by input, not forward),
 //! and the host's own traffic to the service CIDR that was not translated (so a ClusterIP
-//! without a proxy rule never leaves through the default route).
+//! without a proxy rule never leaves through the default route). Pods reach the host, and so
+//! the embedded cluster DNS on the gateway address ([`crate::dns`]), through the input hook,
+//! which these rules leave alone; that server never forwards under `local`.
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -6,12 +6,14 @@
 //!
 //! Layout: [`containerd`] (the managed child and the CNI config), [`cri`] (the gRPC client),
 //! [`node`] (registration, lease, heartbeat), [`pods`] (watch, per-pod workers, volumes, status),
-//! [`egress`] (packet filter for `--pod-egress=local`), [`images`] (archive import),
-//! [`metrics`] (`/metrics`), [`server`] (the HTTPS server for logs, exec, attach and
-//! port-forward) and [`logs`] (reading CRI log files).
+//! [`dns`] (the embedded cluster DNS server), [`egress`] (packet filter for
+//! `--pod-egress=local`), [`images`] (archive import), [`metrics`] (`/metrics`), [`server`]
+//! (the HTTPS server for logs, exec, attach and port-forward) and [`logs`] (reading CRI log
+//! files).
 
 pub mod containerd;
 pub mod cri;
+pub mod dns;
 pub mod egress;
 pub mod images;
 pub mod logs;
@@ -118,13 +120,20 @@ pub struct KubeletConfig {
     /// Where forwarded pod traffic may go; `local` keeps every packet on this machine.
     #[arg(long, value_enum, default_value_t = PodEgress::Local)]
     pub pod_egress: PodEgress,
-    /// Nameservers written into pods' resolv.conf (none by default, so pods never ask a
-    /// resolver outside the machine).
+    /// Nameservers written into `ClusterFirst` pods' resolv.conf instead of the embedded DNS
+    /// server's address (repeatable).
     #[arg(long = "cluster-dns")]
     pub cluster_dns: Vec<IpAddr>,
-    /// Cluster domain for pods' DNS search paths.
+    /// Cluster domain for pods' DNS search paths and the embedded DNS server's zone.
     #[arg(long, default_value = "cluster.local")]
     pub cluster_domain: String,
+    /// Run the cluster DNS server on the pod bridge's gateway address (UDP/TCP port 53).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub embedded_dns: bool,
+    /// The host's resolver configuration: what `dnsPolicy: Default` pods get and where the
+    /// embedded DNS forwards outside names under `--pod-egress=open`.
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    pub resolv_conf: PathBuf,
     /// Maximum number of pods on this node.
     #[arg(long, default_value_t = 110)]
     pub max_pods: u32,
@@ -253,6 +262,9 @@ async fn run_with_runtime(
     let kube_cfg = kube_config(config).await?;
     let client_cas = cluster_cas(&kube_cfg);
     let client = kube::Client::try_from(kube_cfg)?;
+    if config.embedded_dns {
+        dns::start(client.clone(), config, shutdown.clone()).await?;
+    }
     let listener = server::bind(config).await?;
     let kubelet_port = listener
         .local_addr()

@@ -148,39 +148,8 @@ pub fn sandbox_config(ctx: &PodContext, pod: &Pod, attempt: u32) -> cri::PodSand
         .hostname
         .clone()
         .unwrap_or_else(|| m.name.clone().unwrap_or_default());
-    let domain = &ctx.config.cluster_domain;
-    let dns_config = match (spec.dns_policy.as_deref(), &spec.dns_config) {
-        (Some("None"), Some(d)) => cri::DnsConfig {
-            servers: d.nameservers.clone().unwrap_or_default(),
-            searches: d.searches.clone().unwrap_or_default(),
-            options: d
-                .options
-                .iter()
-                .flatten()
-                .filter_map(|o| {
-                    let name = o.name.clone()?;
-                    Some(match &o.value {
-                        Some(v) => format!("{name}:{v}"),
-                        None => name,
-                    })
-                })
-                .collect(),
-        },
-        _ => cri::DnsConfig {
-            servers: ctx
-                .config
-                .cluster_dns
-                .iter()
-                .map(|ip| ip.to_string())
-                .collect(),
-            searches: vec![
-                format!("{namespace}.svc.{domain}"),
-                format!("svc.{domain}"),
-                domain.clone(),
-            ],
-            options: vec!["ndots:5".into()],
-        },
-    };
+    let host = crate::dns::ResolvConf::host(&ctx.config.resolv_conf);
+    let dns_config = pod_dns_config(&ctx.config, pod, &host);
     let port_mappings = spec
         .containers
         .iter()
@@ -244,6 +213,110 @@ pub fn sandbox_config(ctx: &PodContext, pod: &Pod, attempt: u32) -> cri::PodSand
         }),
         windows: None,
     }
+}
+
+/// The pod's resolv.conf as upstream's kubelet builds it from `dnsPolicy` and `dnsConfig`:
+/// `ClusterFirst` (the default; `Default` for host-network pods unless
+/// `ClusterFirstWithHostNet`) gets the cluster nameserver (`--cluster-dns`, else the embedded
+/// DNS server's gateway address), the cluster search path then the host's, and `ndots:5`;
+/// `Default` gets the host's resolv.conf, without loopback nameservers and, under
+/// `--pod-egress=local`, without any (nothing outside the machine is asked); `None` starts
+/// empty. `dnsConfig` is then merged in: nameservers and searches appended without
+/// duplicates, options overriding by name.
+pub fn pod_dns_config(
+    config: &crate::KubeletConfig,
+    pod: &Pod,
+    host: &crate::dns::ResolvConf,
+) -> cri::DnsConfig {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+    let cluster_servers: Vec<String> = if !config.cluster_dns.is_empty() {
+        config.cluster_dns.iter().map(|ip| ip.to_string()).collect()
+    } else if config.embedded_dns {
+        crate::dns::gateway_ip(&config.pod_cidr)
+            .map(|ip| ip.to_string())
+            .into_iter()
+            .collect()
+    } else {
+        vec![]
+    };
+    let host_network = spec.host_network.unwrap_or(false);
+    let policy = spec.dns_policy.as_deref().unwrap_or("ClusterFirst");
+    let cluster = match policy {
+        "ClusterFirstWithHostNet" => true,
+        "ClusterFirst" => !host_network,
+        _ => false,
+    } && !cluster_servers.is_empty();
+    let mut dns = if policy == "None" {
+        cri::DnsConfig::default()
+    } else if cluster {
+        let domain = config.cluster_domain.trim_end_matches('.');
+        let mut searches = vec![
+            format!("{namespace}.svc.{domain}"),
+            format!("svc.{domain}"),
+            domain.to_string(),
+        ];
+        searches.extend(host.searches.iter().cloned());
+        cri::DnsConfig {
+            servers: cluster_servers,
+            searches,
+            options: vec!["ndots:5".into()],
+        }
+    } else {
+        let servers = match config.pod_egress {
+            crate::PodEgress::Local => vec![],
+            crate::PodEgress::Open => {
+                let reachable: Vec<String> = host
+                    .nameservers
+                    .iter()
+                    .filter(|ip| !ip.is_loopback())
+                    .map(|ip| ip.to_string())
+                    .collect();
+                // Only a host-local stub: the embedded server forwards to it.
+                if reachable.is_empty() && !host.nameservers.is_empty() && config.embedded_dns {
+                    crate::dns::gateway_ip(&config.pod_cidr)
+                        .map(|ip| ip.to_string())
+                        .into_iter()
+                        .collect()
+                } else {
+                    reachable
+                }
+            }
+        };
+        cri::DnsConfig {
+            servers,
+            searches: host.searches.clone(),
+            options: host.options.clone(),
+        }
+    };
+    if let Some(extra) = &spec.dns_config {
+        dns.servers
+            .extend(extra.nameservers.iter().flatten().cloned());
+        dns.searches
+            .extend(extra.searches.iter().flatten().cloned());
+        for o in extra.options.iter().flatten() {
+            let Some(name) = o.name.clone() else { continue };
+            let option = match &o.value {
+                Some(v) => format!("{name}:{v}"),
+                None => name.clone(),
+            };
+            dns.options
+                .retain(|existing| existing.split(':').next() != Some(name.as_str()));
+            dns.options.push(option);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    dns.servers.retain(|s| seen.insert(s.clone()));
+    dns.servers.truncate(3);
+    let mut seen = std::collections::HashSet::new();
+    dns.searches.retain(|s| seen.insert(s.clone()));
+    dns.searches.truncate(32);
+    if dns.servers.is_empty() && dns.searches.is_empty() && dns.options.is_empty() {
+        // An empty config makes the runtime copy the host's resolv.conf (and its outside
+        // nameservers); `ndots:1` is the resolver's default, so the file says nothing else.
+        dns.options.push("ndots:1".into());
+    }
+    dns
 }
 
 /// Everything a container config needs besides the container itself.
@@ -730,5 +803,104 @@ mod tests {
         assert_eq!(expand("$(B)", &vars), "$(B)");
         assert_eq!(expand("$$(A)", &vars), "$(A)");
         assert_eq!(expand("a$b", &vars), "a$b");
+    }
+
+    #[test]
+    fn pod_dns_follows_policy_egress_and_dns_config() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            config: crate::KubeletConfig,
+        }
+        let config = |args: &[&str]| {
+            Cli::parse_from(["kubelet", "--pod-cidr", "10.42.7.0/24"].iter().chain(args)).config
+        };
+        let pod = |spec: serde_json::Value| -> Pod {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "p", "namespace": "shop"}, "spec": spec
+            }))
+            .unwrap_or_default()
+        };
+        let host = crate::dns::ResolvConf::parse(
+            "nameserver 127.0.0.53\nnameserver 192.0.2.1\nsearch corp.example\noptions edns0\n",
+        );
+        let local = config(&[]);
+        let d = pod_dns_config(&local, &pod(serde_json::json!({})), &host);
+        assert_eq!(d.servers, vec!["10.42.7.1"]);
+        assert_eq!(
+            d.searches,
+            vec![
+                "shop.svc.cluster.local",
+                "svc.cluster.local",
+                "cluster.local",
+                "corp.example"
+            ]
+        );
+        assert_eq!(d.options, vec!["ndots:5"]);
+        let explicit = config(&["--cluster-dns", "10.43.0.10"]);
+        let d = pod_dns_config(&explicit, &pod(serde_json::json!({})), &host);
+        assert_eq!(d.servers, vec!["10.43.0.10"]);
+        // Host network: ClusterFirst means Default, unless ClusterFirstWithHostNet.
+        let d = pod_dns_config(
+            &local,
+            &pod(serde_json::json!({"hostNetwork": true})),
+            &host,
+        );
+        assert_eq!(
+            (d.servers.len(), d.options.clone()),
+            (0, vec!["edns0".to_string()])
+        );
+        let d = pod_dns_config(
+            &local,
+            &pod(serde_json::json!({"hostNetwork": true, "dnsPolicy": "ClusterFirstWithHostNet"})),
+            &host,
+        );
+        assert_eq!(d.servers, vec!["10.42.7.1"]);
+        // Default: no outside nameserver under local egress; no loopback one under open.
+        let default = pod(serde_json::json!({"dnsPolicy": "Default"}));
+        assert!(pod_dns_config(&local, &default, &host).servers.is_empty());
+        let open = config(&["--pod-egress", "open"]);
+        assert_eq!(
+            pod_dns_config(&open, &default, &host).servers,
+            vec!["192.0.2.1"]
+        );
+        // Without any cluster nameserver ClusterFirst falls back to Default.
+        let off = config(&["--embedded-dns", "false"]);
+        let d = pod_dns_config(&off, &pod(serde_json::json!({})), &host);
+        assert_eq!(
+            (d.servers.len(), d.searches.clone()),
+            (0, vec!["corp.example".to_string()])
+        );
+        // An empty result would make the runtime copy the host's file.
+        let d = pod_dns_config(&off, &pod(serde_json::json!({})), &Default::default());
+        assert_eq!(d.options, vec!["ndots:1"]);
+        // None uses dnsConfig only; dnsConfig merges into ClusterFirst.
+        let d = pod_dns_config(
+            &local,
+            &pod(serde_json::json!({"dnsPolicy": "None", "dnsConfig": {
+                "nameservers": ["1.2.3.4"], "searches": ["a.example"],
+                "options": [{"name": "ndots", "value": "2"}, {"name": "edns0"}]}})),
+            &host,
+        );
+        assert_eq!(
+            (d.servers, d.searches, d.options),
+            (
+                vec!["1.2.3.4".to_string()],
+                vec!["a.example".to_string()],
+                vec!["ndots:2".to_string(), "edns0".to_string()]
+            )
+        );
+        let d = pod_dns_config(
+            &local,
+            &pod(serde_json::json!({"dnsConfig": {
+                "nameservers": ["10.42.7.1", "1.2.3.4"], "searches": ["cluster.local", "x"],
+                "options": [{"name": "ndots", "value": "2"}]}})),
+            &host,
+        );
+        assert_eq!(d.servers, vec!["10.42.7.1", "1.2.3.4"]);
+        assert_eq!(d.searches.last().map(String::as_str), Some("x"));
+        assert_eq!(d.searches.len(), 5);
+        assert_eq!(d.options, vec!["ndots:2"]);
     }
 }
