@@ -69,6 +69,10 @@ struct ServerArgs {
     /// The local agent's pod network.
     #[arg(long, default_value = "10.42.0.0/24")]
     pod_cidr: String,
+    /// A flag for the local agent, as `meso agent` takes it (repeatable), e.g.
+    /// `--agent-arg=--insecure-registry=127.0.0.1:5000` or `--agent-arg=--embedded-dns=false`.
+    #[arg(long = "agent-arg", value_name = "FLAG", allow_hyphen_values = true)]
+    agent_args: Vec<String>,
 }
 
 /// The local agent's configuration: its data under `<data-dir>/agent`, the admin kubeconfig.
@@ -84,14 +88,19 @@ fn agent_config(
         config: meso_kubelet::KubeletConfig,
     }
     let data_dir = args.api.data_dir().join("agent");
-    let cli = AgentCli::try_parse_from([
-        "meso-agent".into(),
-        format!("--data-dir={}", data_dir.display()),
-        format!("--kubeconfig={}", kubeconfig.display()),
-        "--node-label=node-role.kubernetes.io/control-plane=true".into(),
-        format!("--pod-cidr={}", args.pod_cidr),
-        format!("--service-cidr={}", args.api.service_cluster_ip_range),
-    ])?;
+    let cli = AgentCli::try_parse_from(
+        [
+            "meso-agent".into(),
+            format!("--data-dir={}", data_dir.display()),
+            format!("--kubeconfig={}", kubeconfig.display()),
+            "--node-label=node-role.kubernetes.io/control-plane=true".into(),
+            format!("--pod-cidr={}", args.pod_cidr),
+            format!("--service-cidr={}", args.api.service_cluster_ip_range),
+        ]
+        .into_iter()
+        .chain(args.agent_args.iter().cloned()),
+    )
+    .map_err(|e| anyhow::anyhow!("the local agent's flags (--agent-arg): {e}"))?;
     let mut config = cli.config;
     config.pod_egress = args.pod_egress;
     // The kubelet server's certificate, from the cluster CA (issued afresh on every start);
