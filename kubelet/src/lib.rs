@@ -6,7 +6,7 @@
 //!
 //! Layout: [`containerd`] (the managed child and the CNI config), [`cri`] (the gRPC client),
 //! [`node`] (registration, lease, heartbeat), [`pods`] (watch, per-pod workers, volumes, status),
-//! [`egress`] (packet filter for `--pod-egress=local`), [`images`] (archive import),
+//! [`egress`] (packet filter for `--pod-egress=local`), [`proxy`] (Service translation), [`images`] (archive import),
 //! [`metrics`] (`/metrics`).
 
 pub mod containerd;
@@ -16,6 +16,7 @@ pub mod images;
 pub mod metrics;
 pub mod node;
 pub mod pods;
+pub mod proxy;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -115,6 +116,9 @@ pub struct KubeletConfig {
     /// Where forwarded pod traffic may go; `local` keeps every packet on this machine.
     #[arg(long, value_enum, default_value_t = PodEgress::Local)]
     pub pod_egress: PodEgress,
+    /// How Service traffic (ClusterIPs, NodePorts) is translated to endpoints on this node.
+    #[arg(long, value_enum, default_value_t = proxy::ProxyMode::Nftables)]
+    pub proxy_mode: proxy::ProxyMode,
     /// Nameservers written into pods' resolv.conf (none by default, so pods never ask a
     /// resolver outside the machine).
     #[arg(long = "cluster-dns")]
@@ -195,6 +199,8 @@ pub async fn run(config: KubeletConfig, shutdown: CancellationToken) -> Result<(
     }
 
     egress::install(&config)?;
+    // Rules of a previous run point at pods that may be gone: start from none.
+    proxy::remove(&config)?;
     let runtime = containerd::Runtime::start(&config).await?;
     let result = run_with_runtime(&config, &node_name, &runtime, metrics, shutdown).await;
     runtime.stop().await;
@@ -215,6 +221,15 @@ async fn run_with_runtime(
     node.register().await?;
     let host_ip = node.internal_ip();
     let node_task = tokio::spawn(node.run(shutdown.clone()));
+    let proxy_task = (config.proxy_mode == proxy::ProxyMode::Nftables).then(|| {
+        let info = proxy::NodeInfo::new(config, node_name, host_ip);
+        tokio::spawn(proxy::run(
+            client.clone(),
+            info,
+            config.clone(),
+            shutdown.clone(),
+        ))
+    });
     let manager = pods::PodManager::new(pods::PodContext {
         events: pods::Recorder::new(client.clone(), node_name),
         client,
@@ -228,5 +243,8 @@ async fn run_with_runtime(
     let result = manager.run(shutdown.clone()).await;
     shutdown.cancel();
     let _ = node_task.await;
+    if let Some(task) = proxy_task {
+        let _ = task.await;
+    }
     result
 }
