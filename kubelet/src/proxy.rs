@@ -714,7 +714,7 @@ mod tests {
                 ep("10.42.7.9", false, false, true)
             ]),
         );
-        let ports = service_ports(&[svc.clone()], &[sl], "n1");
+        let ports = service_ports(std::slice::from_ref(&svc), &[sl], "n1");
         assert_eq!(
             ports[0].cluster_endpoints,
             vec![Endpoint {
