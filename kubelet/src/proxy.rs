@@ -509,11 +509,12 @@ pub fn remove(config: &KubeletConfig) -> Result<()> {
 /// NodePorts on 127.0.0.1 are DNAT-ed to pods behind the bridge: the kernel only routes a
 /// loopback source out of (and replies to it in through) an interface with `route_localnet`.
 /// The table's `filter-input` chain drops anything else from the bridge to 127.0.0.0/8.
-fn allow_localnet(bridge: &str) {
+/// Without the table (the proxy stopped) the setting goes back off.
+fn route_localnet(bridge: &str, on: bool) {
     let path = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
     if std::path::Path::new(&path).exists() {
-        if let Err(e) = std::fs::write(&path, "1") {
-            tracing::warn!(%path, error = %e, "cannot enable route_localnet: NodePorts on 127.0.0.1 will not work");
+        if let Err(e) = std::fs::write(&path, if on { "1" } else { "0" }) {
+            tracing::warn!(%path, error = %e, "cannot set route_localnet: NodePorts on 127.0.0.1 may not work");
         }
     }
 }
@@ -590,10 +591,11 @@ pub async fn run(
         }
         let missing = stale && !table_exists(&node.table).await;
         if applied.as_deref() != Some(script.as_str()) || missing {
-            allow_localnet(&node.bridge);
             let apply = script.clone();
             match tokio::task::spawn_blocking(move || egress::nft(&apply)).await {
                 Ok(Ok(())) => {
+                    // Only once the table guards 127.0.0.0/8 from the bridge.
+                    route_localnet(&node.bridge, true);
                     tracing::debug!(ports = ports.len(), "service rules synced");
                     applied = Some(script);
                 }
@@ -607,6 +609,7 @@ pub async fn run(
             _ = tokio::time::sleep(RESYNC_INTERVAL) => {}
         }
     }
+    route_localnet(&node.bridge, false);
     if let Err(e) = remove(&config) {
         tracing::warn!(error = %e, "removing service rules");
     }

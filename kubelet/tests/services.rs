@@ -236,8 +236,11 @@ async fn cluster_ip_and_node_port_reach_ready_pods_and_refuse_without_endpoints(
             .output()
             .map(|o| o.status.success())
     };
+    let localnet = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
     assert!(listed(&table)?, "table {table} while running");
+    assert_eq!(std::fs::read_to_string(&localnet)?.trim(), "1");
     node.stop_kubelet(libc::SIGTERM);
     assert!(!listed(&table)?, "table {table} left after shutdown");
+    assert_eq!(std::fs::read_to_string(&localnet)?.trim(), "0");
     Ok(())
 }
