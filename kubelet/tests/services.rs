@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use common::{http_get, prerequisites, TestNode, BUSYBOX};
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::Api;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -74,8 +74,8 @@ fn body(answer: &str) -> &str {
 }
 
 /// ClusterIP and NodePort traffic reaches ready pods through the named target port, is balanced
-/// over both backends, works from the host and from a pod, and a Service without endpoints
-/// refuses connections at once.
+/// over both backends (or sticks to one with ClientIP affinity), works from the host, from a pod
+/// and from a backend to itself, and a Service without endpoints refuses connections at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_ip_and_node_port_reach_ready_pods_and_refuse_without_endpoints() -> Result<()> {
     if !prerequisites() {
@@ -127,6 +127,30 @@ async fn cluster_ip_and_node_port_reach_ready_pods_and_refuse_without_endpoints(
         seen,
         BTreeSet::from(["web-1".to_string(), "web-2".to_string()])
     );
+
+    // sessionAffinity ClientIP: the host then always reaches the same backend.
+    services
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"sessionAffinity": "ClientIP"}})),
+        )
+        .await?;
+    node.wait(
+        "sticky backend with ClientIP affinity",
+        Duration::from_secs(30),
+        || {
+            let ip = cluster_ip.clone();
+            async move {
+                let mut seen = BTreeSet::new();
+                for _ in 0..12 {
+                    seen.insert(body(&http_get(&ip, 80, "/")?).to_string());
+                }
+                Ok((seen.len() == 1).then_some(()))
+            }
+        },
+    )
+    .await?;
 
     // The NodePort on the node IP (127.0.0.1 in these tests).
     let answer = http_get("127.0.0.1", node_port, "/")?;
