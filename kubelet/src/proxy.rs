@@ -571,17 +571,16 @@ pub async fn run(
         _ = ready => {}
     }
     let mut applied: Option<String> = None;
-    let mut last_sync = Instant::now() - MIN_SYNC_INTERVAL;
+    let mut last_sync: Option<Instant> = None;
     let mut last_check = Instant::now();
     while !shutdown.is_cancelled() {
-        let since = last_sync.elapsed();
-        if since < MIN_SYNC_INTERVAL {
+        if let Some(wait) = last_sync.and_then(|t| MIN_SYNC_INTERVAL.checked_sub(t.elapsed())) {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(MIN_SYNC_INTERVAL - since) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
         }
-        last_sync = Instant::now();
+        last_sync = Some(Instant::now());
         let ports = service_ports(&services.state(), &slices.state(), &node.node_name);
         let script = ruleset(&node, &ports);
         // A missing table (flushed by someone else) is re-created by the periodic check.

@@ -128,30 +128,6 @@ async fn cluster_ip_and_node_port_reach_ready_pods_and_refuse_without_endpoints(
         BTreeSet::from(["web-1".to_string(), "web-2".to_string()])
     );
 
-    // sessionAffinity ClientIP: the host then always reaches the same backend.
-    services
-        .patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"sessionAffinity": "ClientIP"}})),
-        )
-        .await?;
-    node.wait(
-        "sticky backend with ClientIP affinity",
-        Duration::from_secs(30),
-        || {
-            let ip = cluster_ip.clone();
-            async move {
-                let mut seen = BTreeSet::new();
-                for _ in 0..12 {
-                    seen.insert(body(&http_get(&ip, 80, "/")?).to_string());
-                }
-                Ok((seen.len() == 1).then_some(()))
-            }
-        },
-    )
-    .await?;
-
     // The NodePort on the node IP (127.0.0.1 in these tests).
     let answer = http_get("127.0.0.1", node_port, "/")?;
     assert!(
@@ -212,6 +188,30 @@ async fn cluster_ip_and_node_port_reach_ready_pods_and_refuse_without_endpoints(
         )
         .await?;
     }
+
+    // sessionAffinity ClientIP: the host then always reaches the same backend.
+    services
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"sessionAffinity": "ClientIP"}})),
+        )
+        .await?;
+    node.wait(
+        "sticky backend with ClientIP affinity",
+        Duration::from_secs(30),
+        || {
+            let ip = cluster_ip.clone();
+            async move {
+                let mut seen = BTreeSet::new();
+                for _ in 0..12 {
+                    seen.insert(body(&http_get(&ip, 80, "/")?).to_string());
+                }
+                Ok((seen.len() == 1).then_some(()))
+            }
+        },
+    )
+    .await?;
 
     // No backends: new connections are refused at once instead of hanging.
     for name in ["web-1", "web-2"] {
