@@ -62,7 +62,8 @@ pub fn remove(config: &KubeletConfig) -> Result<()> {
     ))
 }
 
-fn nft(script: &str) -> Result<()> {
+/// Runs an nft script (`nft -f -`) as one transaction.
+pub(crate) fn nft(script: &str) -> Result<()> {
     let mut child = Command::new("nft")
         .args(["-f", "-"])
         .stdin(Stdio::piped())

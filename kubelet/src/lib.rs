@@ -7,9 +7,9 @@
 //! Layout: [`containerd`] (the managed child and the CNI config), [`cri`] (the gRPC client),
 //! [`node`] (registration, lease, heartbeat), [`pods`] (watch, per-pod workers, volumes, status),
 //! [`dns`] (the embedded cluster DNS server), [`egress`] (packet filter for
-//! `--pod-egress=local`), [`images`] (archive import), [`metrics`] (`/metrics`), [`server`]
-//! (the HTTPS server for logs, exec, attach and port-forward) and [`logs`] (reading CRI log
-//! files).
+//! `--pod-egress=local`), [`proxy`] (Service translation), [`images`] (archive import),
+//! [`metrics`] (`/metrics`), [`server`] (the HTTPS server for logs, exec, attach and
+//! port-forward) and [`logs`] (reading CRI log files).
 
 pub mod containerd;
 pub mod cri;
@@ -20,6 +20,7 @@ pub mod logs;
 pub mod metrics;
 pub mod node;
 pub mod pods;
+pub mod proxy;
 pub mod server;
 
 use std::net::IpAddr;
@@ -120,6 +121,9 @@ pub struct KubeletConfig {
     /// Where forwarded pod traffic may go; `local` keeps every packet on this machine.
     #[arg(long, value_enum, default_value_t = PodEgress::Local)]
     pub pod_egress: PodEgress,
+    /// How Service traffic (ClusterIPs, NodePorts) is translated to endpoints on this node.
+    #[arg(long, value_enum, default_value_t = proxy::ProxyMode::Nftables)]
+    pub proxy_mode: proxy::ProxyMode,
     /// Nameservers written into `ClusterFirst` pods' resolv.conf instead of the embedded DNS
     /// server's address (repeatable).
     #[arg(long = "cluster-dns")]
@@ -244,6 +248,8 @@ pub async fn run(config: KubeletConfig, shutdown: CancellationToken) -> Result<(
     }
 
     egress::install(&config)?;
+    // Rules of a previous run point at pods that may be gone: start from none.
+    proxy::remove(&config)?;
     let runtime = containerd::Runtime::start(&config).await?;
     let result = run_with_runtime(&config, &node_name, &runtime, metrics, shutdown).await;
     runtime.stop().await;
@@ -285,6 +291,15 @@ async fn run_with_runtime(
     tracing::info!(port = kubelet_port, "kubelet server listening");
     node.register().await?;
     let node_task = tokio::spawn(node.run(shutdown.clone()));
+    let proxy_task = (config.proxy_mode == proxy::ProxyMode::Nftables).then(|| {
+        let info = proxy::NodeInfo::new(config, node_name, host_ip);
+        tokio::spawn(proxy::run(
+            client.clone(),
+            info,
+            config.clone(),
+            shutdown.clone(),
+        ))
+    });
     let manager = pods::PodManager::new(pods::PodContext {
         events: pods::Recorder::new(client.clone(), node_name),
         client,
@@ -298,5 +313,8 @@ async fn run_with_runtime(
     let result = manager.run(shutdown.clone()).await;
     shutdown.cancel();
     let _ = node_task.await;
+    if let Some(task) = proxy_task {
+        let _ = task.await;
+    }
     result
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use meso_kubelet::{containerd, cri, egress, images, KubeletConfig};
+use meso_kubelet::{containerd, cri, egress, images, proxy, KubeletConfig};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -23,7 +23,7 @@ enum Command {
         #[command(subcommand)]
         command: ImageCommand,
     },
-    /// Stop and remove every pod sandbox of this node, its containerd and its egress rules.
+    /// Stop and remove every pod sandbox of this node, its containerd, its egress and service rules.
     Teardown,
 }
 
@@ -78,7 +78,7 @@ fn socket(config: &KubeletConfig) -> PathBuf {
 }
 
 /// Starts the runtime if needed, removes every sandbox, then stops it, unmounts and removes
-/// the pods' volumes and drops the egress rules.
+/// the pods' volumes and drops the egress and service rules.
 async fn teardown(config: &KubeletConfig) -> anyhow::Result<()> {
     let runtime = containerd::Runtime::start(config).await?;
     let result = async {
@@ -94,6 +94,7 @@ async fn teardown(config: &KubeletConfig) -> anyhow::Result<()> {
     runtime.stop().await;
     meso_kubelet::pods::remove_pod_dir(&config.data_dir.join("pods"));
     egress::remove(config)?;
+    proxy::remove(config)?;
     // The bridge goes last, once no veth hangs on it (best effort: it may not exist).
     let _ = tokio::process::Command::new("ip")
         .args(["link", "delete", &config.cni_bridge])
