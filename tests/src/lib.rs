@@ -333,6 +333,8 @@ pub struct MesoServer {
     child: Option<Child>,
     creds: Option<Credentials>,
     starts: u32,
+    /// Whether the server runs without its agent, scheduler and controllers.
+    bare: bool,
 }
 
 impl MesoServer {
@@ -344,6 +346,18 @@ impl MesoServer {
 
     /// Like [`start`](Self::start) with extra command-line arguments.
     pub fn start_with_args(extra: &[&str]) -> Result<Self> {
+        Self::launch(extra, true, &|_| Ok(()))
+    }
+
+    /// A whole cluster in one process: like [`start_with_args`](Self::start_with_args) but
+    /// with the local agent, the scheduler and the controllers running. `prepare` gets the
+    /// (empty) data dir before the server starts, e.g. to put image archives into
+    /// `<data dir>/agent/images/`.
+    pub fn start_full(extra: &[&str], prepare: &dyn Fn(&Path) -> Result<()>) -> Result<Self> {
+        Self::launch(extra, false, prepare)
+    }
+
+    fn launch(extra: &[&str], bare: bool, prepare: &dyn Fn(&Path) -> Result<()>) -> Result<Self> {
         let bin = meso_binary()?;
         let dir = tempfile::Builder::new()
             .prefix("meso-e2e-")
@@ -357,7 +371,9 @@ impl MesoServer {
             child: None,
             creds: None,
             starts: 0,
+            bare,
         };
+        prepare(&srv.data_dir())?;
         // A free port can be taken by someone else before the server binds it: retry then.
         let mut attempt = 0;
         loop {
@@ -371,6 +387,7 @@ impl MesoServer {
                     std::fs::remove_dir_all(&data)
                         .and_then(|_| std::fs::create_dir_all(&data))
                         .context("resetting the data dir")?;
+                    prepare(&data)?;
                 }
                 Err(e) => return Err(e),
             }
@@ -438,18 +455,25 @@ impl MesoServer {
             .with_context(|| format!("opening {}", log_path.display()))?;
         let data_dir = self.data_dir();
         let port = self.port.to_string();
-        let mut args: Vec<String> = vec![
-            "server".into(),
+        let mut args: Vec<String> = vec!["server".into()];
+        if self.bare {
             // A bare control plane: suites that need an agent, a scheduler or controllers
             // start their own.
-            "--disable-agent".into(),
-            "--disable-scheduler".into(),
-            "--disable-controllers".into(),
+            args.extend(
+                [
+                    "--disable-agent",
+                    "--disable-scheduler",
+                    "--disable-controllers",
+                ]
+                .map(Into::into),
+            );
+        }
+        args.extend([
             "--data-dir".into(),
             data_dir.display().to_string(),
             "--secure-port".into(),
             port,
-        ];
+        ]);
         args.extend(extra.iter().map(|s| s.to_string()));
         writeln!(
             log,
