@@ -163,19 +163,49 @@ fn http_get(addr: &str, path: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
-/// Pids of running `containerd` processes whose command line names `needle`.
-fn containerds_of(needle: &str) -> Vec<u32> {
+/// Running processes whose command line names `needle` (our containerd and its shims, whose
+/// `-address` is under the data dir), as (pid, comm).
+fn processes_of(needle: &str) -> Vec<(u32, String)> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            comm.trim() == "containerd" && String::from_utf8_lossy(&cmdline).contains(needle)
+        .filter_map(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            if !String::from_utf8_lossy(&cmdline).contains(needle) {
+                return None;
+            }
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+            Some((pid, comm.trim().to_string()))
         })
         .collect()
+}
+
+/// SIGKILLs `pids` and their children (a shim's child is its container's init).
+fn kill_with_children(pids: &[u32]) {
+    let children: Vec<u32> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // `pid (comm) state ppid ...`: comm may hold spaces, so parse after the last ')'.
+            let ppid = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            pids.contains(&ppid).then_some(pid)
+        })
+        .collect();
+    for pid in children.iter().chain(pids) {
+        // SAFETY: kill(2) on a process started for this test's data dir.
+        unsafe { libc::kill(*pid as libc::pid_t, libc::SIGKILL) };
+    }
 }
 
 #[test]
@@ -215,25 +245,26 @@ fn whole_cluster_with_kubectl_and_helm() -> Result<()> {
     let mut c = Cluster { srv, k, helm, node };
     let result = scenario(&c);
     let data_dir = c.srv.data_dir().display().to_string();
-    // 6. SIGTERM: a clean exit, and the agent's containerd goes with it.
+    if result.is_err() {
+        // Best effort: stop the pods so that no container outlives a failed test.
+        let _ = c
+            .srv
+            .kubectl(&c.k, &["delete", "pods", "--all", "--grace-period=1"]);
+    }
+    // 6. SIGTERM: a clean exit; the agent's containerd goes with it, and since every pod was
+    // deleted first, no shim or container is left either.
     let stopped = c.srv.stop();
-    result?;
-    stopped?;
     let left = poll_until(
         Duration::from_secs(15),
-        "the agent's containerd to exit",
-        || {
-            let pids = containerds_of(&data_dir);
-            Ok(pids.is_empty().then_some(()))
-        },
+        "the agent's processes to exit",
+        || Ok(processes_of(&data_dir).is_empty().then_some(())),
     );
+    let survivors = processes_of(&data_dir);
+    kill_with_children(&survivors.iter().map(|(pid, _)| *pid).collect::<Vec<_>>());
+    result?;
+    stopped?;
     if left.is_err() {
-        let pids = containerds_of(&data_dir);
-        for pid in &pids {
-            // SAFETY: kill(2) on a containerd started for this test's data dir.
-            unsafe { libc::kill(*pid as libc::pid_t, libc::SIGKILL) };
-        }
-        bail!("containerd processes {pids:?} of {data_dir} survived the server's SIGTERM");
+        bail!("processes {survivors:?} of {data_dir} survived the server's SIGTERM");
     }
     eprintln!("whole cluster e2e took {:?}", started.elapsed());
     Ok(())
