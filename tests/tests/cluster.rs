@@ -246,10 +246,24 @@ fn whole_cluster_with_kubectl_and_helm() -> Result<()> {
     let result = scenario(&c);
     let data_dir = c.srv.data_dir().display().to_string();
     if result.is_err() {
-        // Best effort: stop the pods so that no container outlives a failed test.
+        // Best effort: let the agent tear every pod down so that no container (nor its
+        // mounts under the data dir) outlives a failed test.
+        let _ = c.srv.kubectl(
+            &c.k,
+            &[
+                "delete",
+                "deployments,replicasets,jobs",
+                "--all",
+                "--wait=false",
+            ],
+        );
         let _ = c
             .srv
-            .kubectl(&c.k, &["delete", "pods", "--all", "--grace-period=1"]);
+            .kubectl(&c.k, &["delete", "pods", "--all", "--wait=false"]);
+        let _ = poll_until(Duration::from_secs(60), "all pods gone", || {
+            let pods = c.srv.kubectl_ok(&c.k, &["get", "pods", "-o", "name"])?;
+            Ok(pods.trim().is_empty().then_some(()))
+        });
     }
     // 6. SIGTERM: a clean exit; the agent's containerd goes with it, and since every pod was
     // deleted first, no shim or container is left either.
