@@ -127,13 +127,22 @@ impl Cri {
             .pod_sandbox_id)
     }
 
-    /// Stops and removes a sandbox; a sandbox that is already gone is fine.
-    pub async fn remove_sandbox(&self, id: &str) -> Result<()> {
-        let mut rt = self.runtime.clone();
+    /// Stops a sandbox (its containers and network), keeping it and its exited containers
+    /// so their status and logs stay readable; a sandbox that is already gone is fine.
+    pub async fn stop_sandbox(&self, id: &str) -> Result<()> {
         let stop = api::StopPodSandboxRequest {
             pod_sandbox_id: id.into(),
         };
-        ignore_not_found(rt.stop_pod_sandbox(stop).await, "StopPodSandbox")?;
+        ignore_not_found(
+            self.runtime.clone().stop_pod_sandbox(stop).await,
+            "StopPodSandbox",
+        )
+    }
+
+    /// Stops and removes a sandbox; a sandbox that is already gone is fine.
+    pub async fn remove_sandbox(&self, id: &str) -> Result<()> {
+        self.stop_sandbox(id).await?;
+        let mut rt = self.runtime.clone();
         let remove = api::RemovePodSandboxRequest {
             pod_sandbox_id: id.into(),
         };

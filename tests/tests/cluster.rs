@@ -406,8 +406,13 @@ fn scenario(c: &Cluster) -> Result<()> {
         ],
         Duration::from_secs(100),
     )?;
-    // The job succeeds only if grep found the page in nc's answer. (Its logs cannot be read
-    // back: the agent removes a finished pod's sandbox and containers right away.)
+    // The job succeeds only if grep found the page in nc's answer; a finished pod's logs stay
+    // readable.
+    let logs = c.kubectl(&["logs", "job/fetch"])?;
+    ensure!(
+        logs.contains("hello-from-meso"),
+        "kubectl logs job/fetch: {logs:?}"
+    );
 
     // 3. logs and exec through the real server and the agent's serving certificate.
     let pods = c.pods("app=web")?;

@@ -461,8 +461,10 @@ impl PodWorker {
             tracing::info!(pod = %self.name(), %phase, "pod finished; stopping its sandbox");
             self.terminal = true;
             self.probes.clear();
+            // As upstream, the sandbox is only stopped: the exited containers (and their logs)
+            // stay until the pod is deleted.
             if let Some(s) = &observed.sandbox {
-                self.ctx.cri.remove_sandbox(&s.id).await?;
+                self.ctx.cri.stop_sandbox(&s.id).await?;
             }
         }
         Ok(())
