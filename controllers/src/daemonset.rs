@@ -209,16 +209,7 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action> {
     let status = ds.status.clone().unwrap_or_default();
     let min_ready = spec.min_ready_seconds.unwrap_or(0);
 
-    let in_ns = ctx
-        .informers
-        .get::<Pod>()
-        .store()
-        .state_filter(|p| p.metadata.namespace.as_deref() == Some(ns.as_str()));
-    let synced = ctx.expectations.satisfied(
-        &key,
-        |n| util::in_namespace(&in_ns, n),
-        |u| util::gone_or_deleting(&in_ns, u),
-    );
+    let (in_ns, synced) = util::namespace_pods(&ctx, &key, &ns);
     let owner = util::controller_owner_ref(ds.as_ref());
     let client = ctx.client.clone();
     let pods = util::claim(

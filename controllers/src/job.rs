@@ -198,16 +198,7 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
 
-    let in_ns = ctx
-        .informers
-        .get::<Pod>()
-        .store()
-        .state_filter(|p| p.metadata.namespace.as_deref() == Some(ns.as_str()));
-    let synced = ctx.expectations.satisfied(
-        &key,
-        |n| util::in_namespace(&in_ns, n),
-        |u| util::gone_or_deleting(&in_ns, u),
-    );
+    let (in_ns, synced) = util::namespace_pods(&ctx, &key, &ns);
     // Finalizers removed from counted pods must show in the cache before anything is counted
     // again, or a pod could be counted twice.
     let finalizers_key = format!("{key}/finalizers");

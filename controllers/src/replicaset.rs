@@ -76,16 +76,7 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action> {
     let replicas = spec.replicas.unwrap_or(1).max(0) as usize;
     let min_ready = spec.min_ready_seconds.unwrap_or(0);
 
-    let in_ns = ctx
-        .informers
-        .get::<Pod>()
-        .store()
-        .state_filter(|p| p.metadata.namespace.as_deref() == Some(ns.as_str()));
-    let synced = ctx.expectations.satisfied(
-        &key,
-        |n| util::in_namespace(&in_ns, n),
-        |u| util::gone_or_deleting(&in_ns, u),
-    );
+    let (in_ns, synced) = util::namespace_pods(&ctx, &key, &ns);
     let candidates: Vec<_> = in_ns
         .into_iter()
         .filter(|p| util::pod_is_active(p))

@@ -374,16 +374,7 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action> {
         replicas,
     );
 
-    let in_ns = ctx
-        .informers
-        .get::<Pod>()
-        .store()
-        .state_filter(|p| p.metadata.namespace.as_deref() == Some(ns.as_str()));
-    let synced = ctx.expectations.satisfied(
-        &key,
-        |n| util::in_namespace(&in_ns, n),
-        |u| util::gone_or_deleting(&in_ns, u),
-    );
+    let (in_ns, synced) = util::namespace_pods(&ctx, &key, &ns);
     let owner = util::controller_owner_ref(set.as_ref());
     let client = ctx.client.clone();
     let pods = util::claim(

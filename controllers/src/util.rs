@@ -508,6 +508,22 @@ pub fn newest_first<K: Resource>(objs: &mut [Arc<K>]) {
     });
 }
 
+/// The cached pods of namespace `ns`, and whether the pod creations and deletions expected
+/// under `key` have all shown up in that cache.
+pub fn namespace_pods(ctx: &Context, key: &str, ns: &str) -> (Vec<Arc<Pod>>, bool) {
+    let in_ns = ctx
+        .informers
+        .get::<Pod>()
+        .store()
+        .state_filter(|p| p.metadata.namespace.as_deref() == Some(ns));
+    let synced = ctx.expectations.satisfied(
+        key,
+        |n| in_namespace(&in_ns, n),
+        |u| gone_or_deleting(&in_ns, u),
+    );
+    (in_ns, synced)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
