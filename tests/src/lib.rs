@@ -335,6 +335,8 @@ pub struct MesoServer {
     starts: u32,
     /// Whether the server runs without its agent, scheduler and controllers.
     bare: bool,
+    /// The extra command-line arguments of the first start, used again by restarts.
+    extra: Vec<String>,
 }
 
 impl MesoServer {
@@ -372,6 +374,7 @@ impl MesoServer {
             creds: None,
             starts: 0,
             bare,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         prepare(&srv.data_dir())?;
         // A free port can be taken by someone else before the server binds it: retry then.
@@ -379,7 +382,7 @@ impl MesoServer {
         loop {
             attempt += 1;
             srv.port = free_port()?;
-            match srv.spawn(extra) {
+            match srv.spawn() {
                 Ok(()) => return Ok(srv),
                 Err(e) if attempt < 3 && srv.log_tail(20).contains("Address already in use") => {
                     eprintln!("port {} was taken, retrying: {e:#}", srv.port);
@@ -445,7 +448,7 @@ impl MesoServer {
         kube::Client::try_from(cfg).context("building the kube-rs client")
     }
 
-    fn spawn(&mut self, extra: &[&str]) -> Result<()> {
+    fn spawn(&mut self) -> Result<()> {
         self.starts += 1;
         let log_path = self.log_path();
         let mut log = OpenOptions::new()
@@ -474,7 +477,7 @@ impl MesoServer {
             "--secure-port".into(),
             port,
         ]);
-        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(self.extra.iter().cloned());
         writeln!(
             log,
             "===== meso-tests: start #{}: {} {}",
@@ -626,13 +629,13 @@ impl MesoServer {
         }
     }
 
-    /// Starts the server again on the same data dir and port.
+    /// Starts the server again on the same data dir, port and extra arguments.
     pub fn start_again(&mut self) -> Result<()> {
         if self.child.is_some() {
             bail!("start_again(): the server is still running");
         }
         self.creds = None;
-        self.spawn(&[])
+        self.spawn()
     }
 
     /// Graceful stop, then start again on the same data dir and port.
