@@ -34,8 +34,8 @@ pub mod request;
 pub mod resources;
 pub mod rest;
 pub mod sa_token;
-pub mod spdy;
 pub mod schema_meta;
+pub mod spdy;
 
 pub mod selectors;
 pub mod server;

@@ -405,21 +405,16 @@ where
     from_client.abort();
     drop(to_kubelet);
     if !client_gone {
-        let status = if !status.is_empty()
-            && serde_json::from_slice::<serde_json::Value>(&status).is_ok()
-        {
-            status
-        } else if ended_cleanly && status.is_empty() {
-            serde_json::to_vec(&json!({"metadata": {}, "status": "Success"})).unwrap_or_default()
+        let outcome = if !status.is_empty() {
+            Outcome::Status(&status)
+        } else if let Some(why) = failure {
+            Outcome::Failed(why)
+        } else if ended_cleanly {
+            Outcome::Ended
         } else {
-            let why = failure.unwrap_or_else(|| {
-                format!(
-                    "error reading from the error stream: {}",
-                    String::from_utf8_lossy(&status)
-                )
-            });
-            serde_json::to_vec(&ApiError::internal(why).to_status()).unwrap_or_default()
+            Outcome::Failed("the kubelet's stream ended early".to_string())
         };
+        let status = serde_json::to_vec(&client_status(outcome)).unwrap_or_default();
         let _ = ws_tx.send(channel_message(ERROR, &status)).await;
         let _ = ws_tx.send(close_normal()).await;
         let _ = ws_tx.close().await;
@@ -428,6 +423,68 @@ where
         Ok(Err(e)) => tracing::debug!(error = %e, "writing to the kubelet ended"),
         Err(e) => tracing::debug!(error = %e, "kubelet writer failed"),
         Ok(Ok(())) => {}
+    }
+}
+
+/// How the kubelet's side of a remote command ended.
+enum Outcome<'a> {
+    /// With this Status on the error stream.
+    Status(&'a [u8]),
+    /// Cleanly, with nothing on the error stream.
+    Ended,
+    /// With a broken connection.
+    Failed(String),
+}
+
+/// Upstream's `apierrors.NewInternalError(err).Status()`, as its stream translator writes it.
+fn internal_status(err: &str) -> serde_json::Value {
+    json!({"metadata": {}, "status": "Failure",
+           "message": format!("Internal error occurred: {err}"), "reason": "InternalError",
+           "details": {"causes": [{"message": err}]}, "code": 500})
+}
+
+/// The Status the client gets on the error channel, as upstream's stream translator derives
+/// it from what its SPDY executor made of the kubelet's Status: success, a non-zero exit code
+/// (reason `NonZeroExitCode`, the code as the `ExitCode` cause), or an internal error.
+fn client_status(outcome: Outcome<'_>) -> serde_json::Value {
+    let success = json!({"metadata": {}, "status": "Success"});
+    let raw = match outcome {
+        Outcome::Ended => return success,
+        Outcome::Failed(why) => return internal_status(&why),
+        Outcome::Status(raw) => raw,
+    };
+    let Ok(status) = serde_json::from_slice::<serde_json::Value>(raw) else {
+        return internal_status(&format!(
+            "error stream protocol error: {}",
+            String::from_utf8_lossy(raw)
+        ));
+    };
+    let field = |k: &str| status.get(k).and_then(serde_json::Value::as_str);
+    match field("status") {
+        Some("Success") => success,
+        Some("Failure") if field("reason") == Some("NonZeroExitCode") => {
+            let causes = status
+                .pointer("/details/causes")
+                .and_then(serde_json::Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let code = causes
+                .iter()
+                .filter(|c| c.get("reason").and_then(serde_json::Value::as_str) == Some("ExitCode"))
+                .find_map(|c| c.get("message")?.as_str()?.parse::<u8>().ok());
+            match code {
+                Some(rc) => json!({"metadata": {}, "status": "Failure",
+                    "message": format!("command terminated with non-zero exit code: command terminated with exit code {rc}"),
+                    "reason": "NonZeroExitCode",
+                    "details": {"causes": [{"reason": "ExitCode", "message": rc.to_string()}]}}),
+                None => internal_status(&format!(
+                    "missing exit code in non-zero exit code error: {}",
+                    serde_json::Value::Array(causes)
+                )),
+            }
+        }
+        Some("Failure") => internal_status(field("message").unwrap_or_default()),
+        _ => internal_status("error stream protocol error: unknown error"),
     }
 }
 
@@ -599,6 +656,43 @@ mod tests {
         );
     }
 
+    #[test]
+    fn client_status_follows_upstreams_translator() {
+        assert_eq!(
+            client_status(Outcome::Status(br#"{"metadata":{},"status":"Success"}"#)),
+            json!({"metadata": {}, "status": "Success"})
+        );
+        assert_eq!(client_status(Outcome::Ended)["status"], "Success");
+        let exit = client_status(Outcome::Status(
+            br#"{"status":"Failure","message":"x","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"42"}]}}"#,
+        ));
+        assert_eq!(
+            exit,
+            json!({"metadata": {}, "status": "Failure",
+                   "message": "command terminated with non-zero exit code: command terminated with exit code 42",
+                   "reason": "NonZeroExitCode",
+                   "details": {"causes": [{"reason": "ExitCode", "message": "42"}]}})
+        );
+        let failed = client_status(Outcome::Status(
+            br#"{"status":"Failure","message":"container not running"}"#,
+        ));
+        assert_eq!(failed["reason"], "InternalError");
+        assert_eq!(failed["code"], 500);
+        assert_eq!(
+            failed["message"],
+            "Internal error occurred: container not running"
+        );
+        let missing = client_status(Outcome::Status(
+            br#"{"status":"Failure","reason":"NonZeroExitCode","details":{"causes":[]}}"#,
+        ));
+        assert_eq!(missing["reason"], "InternalError");
+        assert_eq!(client_status(Outcome::Status(b"not json"))["code"], 500);
+        assert_eq!(
+            client_status(Outcome::Failed("boom".into()))["details"]["causes"][0]["message"],
+            "boom"
+        );
+    }
+
     /// A fake kubelet on one end of a pipe: checks what the translator sends and answers as
     /// containerd's streaming server does.
     #[tokio::test]
@@ -688,7 +782,9 @@ mod tests {
         assert_eq!(got[0][..], b"\x01out"[..]);
         assert_eq!(got[1][..], b"\x02err"[..]);
         assert_eq!(got[2][0], ERROR);
-        assert_eq!(&got[2][1..], &status[..]);
+        let sent: serde_json::Value = serde_json::from_slice(&got[2][1..]).unwrap();
+        assert_eq!(sent["reason"], "NonZeroExitCode");
+        assert_eq!(sent["details"]["causes"][0]["message"], "3");
         // The kubelet got window updates for what it sent and its ping back.
         let mut updates = 0;
         let mut pong = false;

@@ -151,6 +151,45 @@ async fn raw_v5_exec(node: &TestNode) -> Result<()> {
         "the status comes last"
     );
 
+    // Protocols the API server does not translate pass through to the kubelet (whose runtime
+    // serves them itself), as upstream: the base64 channel protocol.
+    let url = node
+        .server
+        .url("/api/v1/namespaces/default/pods/web/exec?command=echo&command=b64&stdout=true")?;
+    let resp = websocket_request(&http, url, "v4.base64.channel.k8s.io")
+        .send()
+        .await?;
+    ensure!(resp.status().as_u16() == 101, "{:?}", resp.text().await?);
+    assert_eq!(
+        resp.headers()["sec-websocket-protocol"],
+        "v4.base64.channel.k8s.io"
+    );
+    let io = resp.upgrade().await?;
+    let mut ws = WebSocketStream::from_raw_socket(io, Role::Client, None).await;
+    let mut texts = Vec::new();
+    tokio::time::timeout(KUBECTL_TIMEOUT, async {
+        // The runtime may end the connection without a close message.
+        while let Some(Ok(msg)) = ws.next().await {
+            match msg {
+                Message::Text(t) => texts.push(t.to_string()),
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .context("the base64 exec did not end")?;
+    use base64::Engine as _;
+    let decoded = |c: char| -> Result<String> {
+        let mut out = Vec::new();
+        for t in texts.iter().filter(|t| t.starts_with(c)) {
+            out.extend(base64::engine::general_purpose::STANDARD.decode(&t[1..])?);
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    };
+    assert_eq!(decoded('1')?, "b64\n", "{texts:?}");
+    assert!(decoded('3')?.contains("Success"), "{texts:?}");
+
     // The kubelet's refusal comes back as the HTTP answer, before any upgrade.
     let url = node
         .server
