@@ -284,6 +284,7 @@ where
     let (stdin_id, resize_id) = (streams.stdin, streams.resize);
     let tx = to_kubelet.clone();
     let mut from_client = tokio::spawn(async move {
+        let mut stdin_open = stdin_id.is_some();
         while let Some(msg) = ws_rx.next().await {
             let data = match msg {
                 Ok(Message::Binary(b)) => b,
@@ -301,14 +302,18 @@ where
                 continue;
             };
             let frames: Vec<Bytes> = match (channel, stdin_id, resize_id) {
-                (STDIN, Some(id), _) => data_frames(id, payload).collect(),
+                (STDIN, Some(id), _) if stdin_open => data_frames(id, payload).collect(),
                 (RESIZE, _, Some(id)) => data_frames(id, payload).collect(),
-                (CLOSE, Some(id), _) if v5 && payload == [STDIN] => vec![Frame::Data {
-                    stream_id: id,
-                    flags: FLAG_FIN,
-                    data: Bytes::new(),
+                (CLOSE, Some(id), _) if v5 && stdin_open && payload == [STDIN] => {
+                    // Half-closes the stdin stream; later stdin is dropped.
+                    stdin_open = false;
+                    vec![Frame::Data {
+                        stream_id: id,
+                        flags: FLAG_FIN,
+                        data: Bytes::new(),
+                    }
+                    .to_bytes()]
                 }
-                .to_bytes()],
                 _ => Vec::new(),
             };
             for f in frames {
@@ -729,6 +734,15 @@ mod tests {
             .send(Message::Binary(Bytes::from_static(&[CLOSE, STDIN])))
             .await
             .unwrap();
+        // After the close, stdin is dropped; a resize without a terminal goes nowhere.
+        client
+            .send(Message::Binary(Bytes::from_static(b"\x00late")))
+            .await
+            .unwrap();
+        client
+            .send(Message::Binary(Bytes::from_static(b"\x04{}")))
+            .await
+            .unwrap();
         let Some(Frame::Data {
             stream_id,
             data,
@@ -792,7 +806,7 @@ mod tests {
             match f {
                 Frame::WindowUpdate { .. } => updates += 1,
                 Frame::Ping { id: 2 } => pong = true,
-                _ => {}
+                other => panic!("unexpected frame {other:?}"),
             }
         }
         assert_eq!(updates, 6);

@@ -2,7 +2,8 @@
 //! `GET /containerLogs/{ns}/{pod}/{container}` from the CRI log files, and
 //! `/exec/{ns}/{pod}/{container}`, `/attach/{ns}/{pod}/{container}`, `/portForward/{ns}/{pod}`,
 //! which ask CRI for a single-use URL of containerd's streaming server and proxy the upgraded
-//! connection (SPDY/3.1) to it untouched.
+//! connection to it untouched (SPDY/3.1; the API server translates kubectl's WebSocket streams
+//! to SPDY itself, and passes any other WebSocket protocol through to here).
 //!
 //! TLS: the serving certificate of `--tls-cert-file`/`--tls-private-key-file` (`meso server`
 //! issues one from the cluster CA for its agent), else a self-signed one, which the API server
