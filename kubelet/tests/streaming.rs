@@ -91,9 +91,10 @@ fn websocket_request(
         .header("Sec-WebSocket-Protocol", protocol)
 }
 
-/// A hand-driven v5 exec: the channel bytes both ways, the close of stdin, and the exit status
-/// as a Status on the error channel.
-async fn raw_v5_exec(node: &TestNode) -> Result<()> {
+/// Hand-driven WebSocket execs: v5 (the channel bytes both ways, the close of stdin, the exit
+/// status as a Status on the error channel), v4 (translated the same way, without close), and
+/// a base64 protocol (passed through).
+async fn raw_websocket_exec(node: &TestNode) -> Result<()> {
     let http = node.server.http()?;
     let script = "cat; echo err >&2; exit 7";
     let url = node.server.url(&format!(
@@ -149,6 +150,41 @@ async fn raw_v5_exec(node: &TestNode) -> Result<()> {
         messages.last().map(|m| m[0]),
         Some(3),
         "the status comes last"
+    );
+
+    // v4: the same channels, no close.
+    let url = node
+        .server
+        .url("/api/v1/namespaces/default/pods/web/exec?command=echo&command=v4&stdout=true")?;
+    let resp = websocket_request(&http, url, "v4.channel.k8s.io")
+        .send()
+        .await?;
+    ensure!(resp.status().as_u16() == 101, "{:?}", resp.text().await?);
+    assert_eq!(
+        resp.headers()["sec-websocket-protocol"],
+        "v4.channel.k8s.io"
+    );
+    let io = resp.upgrade().await?;
+    let mut ws = WebSocketStream::from_raw_socket(io, Role::Client, None).await;
+    let mut v4 = Vec::new();
+    tokio::time::timeout(KUBECTL_TIMEOUT, async {
+        while let Some(Ok(msg)) = ws.next().await {
+            match msg {
+                Message::Binary(b) => v4.push(b.to_vec()),
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .context("the v4 exec did not end")?;
+    assert_eq!(
+        v4,
+        vec![
+            vec![1],
+            b"\x01v4\n".to_vec(),
+            b"\x03{\"metadata\":{},\"status\":\"Success\"}".to_vec()
+        ]
     );
 
     // Protocols the API server does not translate pass through to the kubelet (whose runtime
@@ -547,7 +583,7 @@ async fn kubectl_logs_exec_attach_and_port_forward() -> Result<()> {
     assert!(shown.contains("42"), "{shown}");
     let after = stream_upgrades(&node).await?;
     assert_eq!(grown(&before, &after, "websocket", "exec"), 1, "{after:?}");
-    raw_v5_exec(&node).await?;
+    raw_websocket_exec(&node).await?;
 
     // --- attach ---
     let before = stream_upgrades(&node).await?;
