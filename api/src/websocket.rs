@@ -280,7 +280,8 @@ where
     });
     let (mut ws_tx, mut ws_rx) = ws.split();
 
-    // Client to kubelet: stdin, resize, and (v5) the close of stdin.
+    // Client to kubelet: stdin, resize, and (v5) the close of stdin. Ends `true` when the
+    // client goes away.
     let (stdin_id, resize_id) = (streams.stdin, streams.resize);
     let tx = to_kubelet.clone();
     let mut from_client = tokio::spawn(async move {
@@ -318,10 +319,12 @@ where
             };
             for f in frames {
                 if tx.send(f).await.is_err() {
-                    return;
+                    // The kubelet's side broke; its reader tells how.
+                    return false;
                 }
             }
         }
+        true
     });
 
     // Kubelet to client. The lowest writable channel gets an empty message first, as upstream
@@ -338,12 +341,17 @@ where
     let mut status = Vec::new();
     let mut ended_cleanly = false;
     let mut failure = None;
+    let mut client_reading = true;
     while !client_gone {
         let frame = tokio::select! {
             f = reader.next() => f,
-            _ = &mut from_client => {
-                client_gone = true;
-                break;
+            gone = &mut from_client, if client_reading => {
+                client_reading = false;
+                if gone.unwrap_or(true) {
+                    client_gone = true;
+                    break;
+                }
+                continue;
             }
         };
         tracing::trace!(?frame, "frame from the kubelet");
@@ -696,6 +704,32 @@ mod tests {
             client_status(Outcome::Failed("boom".into()))["details"]["causes"][0]["message"],
             "boom"
         );
+    }
+
+    #[tokio::test]
+    async fn a_client_that_goes_away_ends_the_translation() {
+        let (kubelet_side, translator_side) = tokio::io::duplex(1 << 16);
+        let (client_side, server_side) = tokio::io::duplex(1 << 16);
+        let server_ws = WebSocketStream::from_raw_socket(server_side, Role::Server, None).await;
+        let opts = StreamOptions {
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
+        let task = tokio::spawn(run_translation(server_ws, translator_side, true, opts));
+        drop(client_side);
+        tokio::time::timeout(std::time::Duration::from_secs(10), task)
+            .await
+            .expect("the translation ends")
+            .unwrap();
+        // The kubelet saw the three streams opened, then the end of the connection.
+        let mut frames = FrameReader::new(kubelet_side);
+        let mut opened = 0;
+        while let Some(f) = frames.next().await.unwrap() {
+            assert!(matches!(f, Frame::SynStream { .. }), "{f:?}");
+            opened += 1;
+        }
+        assert_eq!(opened, 3);
     }
 
     /// A fake kubelet on one end of a pipe: checks what the translator sends and answers as
