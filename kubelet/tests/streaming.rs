@@ -584,6 +584,37 @@ async fn kubectl_logs_exec_attach_and_port_forward() -> Result<()> {
     let after = stream_upgrades(&node).await?;
     assert_eq!(grown(&before, &after, "websocket", "exec"), 1, "{after:?}");
     raw_websocket_exec(&node).await?;
+    // kube-rs's exec (WebSocket, v5 with v4 offered too): output and the Status.
+    let mut attached = node
+        .pods()
+        .exec(
+            "web",
+            ["sh", "-c", "echo from-kube-rs; exit 5"],
+            &kube::api::AttachParams::default().stderr(false),
+        )
+        .await?;
+    let mut stdout = attached.stdout().context("kube-rs stdout")?;
+    let status = attached.take_status().context("kube-rs status")?;
+    let mut out = String::new();
+    tokio::time::timeout(KUBECTL_TIMEOUT, async {
+        use tokio::io::AsyncReadExt;
+        stdout.read_to_string(&mut out).await
+    })
+    .await
+    .context("kube-rs exec output")??;
+    assert_eq!(out, "from-kube-rs\n");
+    let status = tokio::time::timeout(KUBECTL_TIMEOUT, status)
+        .await
+        .context("kube-rs exec status")?
+        .context("no status")?;
+    assert_eq!(
+        status.reason.as_deref(),
+        Some("NonZeroExitCode"),
+        "{status:?}"
+    );
+    tokio::time::timeout(KUBECTL_TIMEOUT, attached.join())
+        .await
+        .context("kube-rs exec join")??;
 
     // --- attach ---
     let before = stream_upgrades(&node).await?;
