@@ -35,6 +35,7 @@ pub mod resources;
 pub mod rest;
 pub mod sa_token;
 pub mod schema_meta;
+pub mod spdy;
 
 pub mod selectors;
 pub mod server;
@@ -42,7 +43,9 @@ pub mod service_alloc;
 pub mod strategy;
 
 pub mod table;
+pub mod upgrade;
 pub mod validation;
 pub mod watch;
+pub mod websocket;
 
 pub use server::{run, ApiServer, ApiServerArgs};

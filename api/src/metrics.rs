@@ -28,6 +28,8 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<RequestKey, u64>>,
     latency: Mutex<BTreeMap<(String, String, String), Histogram>>,
     watches: AtomicI64,
+    /// Upgraded exec/attach/port-forward streams by (protocol, subresource).
+    stream_upgrades: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 impl Metrics {
@@ -68,6 +70,15 @@ impl Metrics {
 
     pub fn watch_ended(&self) {
         self.watches.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Counts one upgraded stream: `protocol` is `websocket` or `spdy`, `subresource` one of
+    /// `exec`, `attach`, `portforward`.
+    pub fn stream_upgraded(&self, protocol: &str, subresource: &str) {
+        if let Ok(mut m) = self.stream_upgrades.lock() {
+            *m.entry((protocol.to_string(), subresource.to_string()))
+                .or_default() += 1;
+        }
     }
 
     pub fn watches(&self) -> i64 {
@@ -127,6 +138,15 @@ impl Metrics {
             "# HELP apiserver_registered_watchers Number of currently open watches.\n# TYPE apiserver_registered_watchers gauge\napiserver_registered_watchers {}",
             self.watches()
         );
+        out.push_str("# HELP apiserver_stream_upgrades_total Counter of exec, attach and port-forward connections upgraded, by client protocol (websocket or spdy) and subresource.\n# TYPE apiserver_stream_upgrades_total counter\n");
+        if let Ok(m) = self.stream_upgrades.lock() {
+            for ((protocol, subresource), n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "apiserver_stream_upgrades_total{{protocol=\"{protocol}\",subresource=\"{subresource}\"}} {n}"
+                );
+            }
+        }
         out
     }
 }
@@ -147,5 +167,15 @@ mod tests {
         assert!(text.contains("le=\"0.005\"} 1"));
         assert!(text.contains("apiserver_request_duration_seconds_count{group=\"\",resource=\"configmaps\",verb=\"get\"} 2"));
         assert!(text.contains("meso_store_revision 7"));
+        m.stream_upgraded("websocket", "exec");
+        m.stream_upgraded("websocket", "exec");
+        m.stream_upgraded("spdy", "portforward");
+        let text = m.render(7, 0);
+        assert!(text.contains(
+            "apiserver_stream_upgrades_total{protocol=\"websocket\",subresource=\"exec\"} 2"
+        ));
+        assert!(text.contains(
+            "apiserver_stream_upgrades_total{protocol=\"spdy\",subresource=\"portforward\"} 1"
+        ));
     }
 }

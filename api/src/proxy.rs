@@ -1,9 +1,11 @@
 //! `pods/log`, `pods/exec`, `pods/attach` and `pods/portforward`: the API server picks the
 //! container as upstream does, finds the pod's node (InternalIP and the kubelet port the Node
 //! publishes) and proxies to the kubelet's HTTPS server with its kubelet-client certificate.
-//! Logs stream back as chunked `text/plain`; exec, attach and port-forward pass the SPDY/3.1
-//! upgrade through untouched. WebSocket upgrades are refused with a non-101 answer, so kubectl
-//! (whose WebSocket executor falls back on an upgrade failure) retries with SPDY.
+//! Logs stream back as chunked `text/plain`. Exec, attach and port-forward: a SPDY/3.1 upgrade
+//! passes through untouched; a WebSocket exec/attach (`v5.channel.k8s.io`, `v4.channel.k8s.io`)
+//! is translated to SPDY towards the kubelet and a WebSocket port-forward
+//! (`SPDY/3.1+portforward.k8s.io`) is tunnelled ([`crate::websocket`]); other WebSocket
+//! protocols pass through to the kubelet, as upstream's API server does.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
@@ -25,6 +26,7 @@ use crate::registry::ResourceCtx;
 use crate::request::Query;
 use crate::rest::ResourceRequest;
 use crate::server::AppState;
+use crate::{upgrade, websocket};
 
 /// The kubelet port when a Node publishes none.
 const DEFAULT_KUBELET_PORT: u16 = 10250;
@@ -243,10 +245,8 @@ fn kubelet_address(state: &AppState, node: &str) -> ApiResult<(String, u16)> {
     Ok((address, port))
 }
 
-type KubeletSender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
-
 /// Opens an HTTP/1.1 connection over TLS to a kubelet.
-async fn connect_kubelet(state: &AppState, host: &str, port: u16) -> ApiResult<KubeletSender> {
+async fn connect_kubelet(state: &AppState, host: &str, port: u16) -> ApiResult<upgrade::Sender> {
     let unreachable =
         |e: &dyn std::fmt::Display| ApiError::internal(format!("error dialing backend: {e}"));
     let tcp = tokio::time::timeout(
@@ -265,15 +265,7 @@ async fn connect_kubelet(state: &AppState, host: &str, port: u16) -> ApiResult<K
         .connect(server_name, tcp)
         .await
         .map_err(|e| unreachable(&e))?;
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-        .await
-        .map_err(|e| unreachable(&e))?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.with_upgrades().await {
-            tracing::debug!(error = %e, "kubelet connection ended");
-        }
-    });
-    Ok(sender)
+    upgrade::handshake(tls).await.map_err(|e| unreachable(&e))
 }
 
 fn encode(params: &[(&str, String)]) -> String {
@@ -404,15 +396,112 @@ pub async fn pod_subresource(
     if upgrade_header.is_empty() {
         return Err(ApiError::bad_request("Upgrade request required"));
     }
-    if upgrade_header.to_ascii_lowercase().contains("websocket") {
-        // Not 101: kubectl's WebSocket executor treats this as an upgrade failure and falls
-        // back to SPDY/3.1.
-        return Err(ApiError::bad_request(
-            "WebSocket streaming is not supported by this server; use SPDY/3.1",
-        ));
-    }
     let (host, port) = kubelet_address(state, node)?;
-    upgrade(state, &host, port, &uri, req).await
+    if upgrade_header.to_ascii_lowercase().contains("websocket") {
+        let offered = websocket::offered_protocols(&req.headers);
+        let mode = if sub == "portforward" {
+            let tunnelled = websocket::tunnel_protocols(&offered);
+            (!tunnelled.is_empty()).then_some(WebSocketMode::Tunnel(tunnelled))
+        } else {
+            websocket::channel_protocol(&offered).map(|protocol| {
+                WebSocketMode::Translate(
+                    protocol,
+                    websocket::StreamOptions {
+                        stdin: q.flag("stdin"),
+                        stdout: q.flag("stdout"),
+                        stderr: q.flag("stderr"),
+                        tty: q.flag("tty"),
+                    },
+                )
+            })
+        };
+        if let Some(mode) = mode {
+            return websocket_stream(state, &host, port, &uri, req, sub, mode).await;
+        }
+    }
+    passthrough(state, &host, port, &uri, req, sub).await
+}
+
+/// How the API server serves a WebSocket stream itself.
+enum WebSocketMode {
+    /// exec/attach: channels translated to SPDY streams.
+    Translate(&'static str, websocket::StreamOptions),
+    /// port-forward: these SPDY protocols tunnelled through the WebSocket.
+    Tunnel(Vec<String>),
+}
+
+fn subresource_label(sub: &str) -> &'static str {
+    match sub {
+        "exec" => "exec",
+        "attach" => "attach",
+        _ => "portforward",
+    }
+}
+
+/// Serves a WebSocket exec/attach/port-forward: opens a SPDY/3.1 upgrade to the kubelet and,
+/// once it answers `101`, accepts the client's WebSocket and joins the two.
+async fn websocket_stream(
+    state: &AppState,
+    host: &str,
+    port: u16,
+    uri: &str,
+    req: &ResourceRequest,
+    sub: &str,
+    mode: WebSocketMode,
+) -> ApiResult<Response> {
+    let accept = websocket::accept_key(&req.headers)?;
+    let Some(client_upgrade) = req.upgrade.clone() else {
+        return Err(ApiError::bad_request("Upgrade request required"));
+    };
+    let mut sender = connect_kubelet(state, host, port).await?;
+    let mut out = upgrade::request(
+        http::Method::POST,
+        uri,
+        &format!("{host}:{port}"),
+        &req.headers,
+        |name| !websocket::is_upgrade_header(name),
+    )
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let headers = out.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("SPDY/3.1"));
+    let spdy_protocols = match &mode {
+        WebSocketMode::Translate(..) => vec![websocket::SPDY_PROTOCOL.to_string()],
+        WebSocketMode::Tunnel(p) => p.clone(),
+    };
+    for p in &spdy_protocols {
+        let value = HeaderValue::from_str(p).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        headers.append(websocket::STREAM_PROTOCOL_VERSION, value);
+    }
+    let answer = upgrade::send(&mut sender, out, MAX_ERROR_BODY)
+        .await
+        .map_err(|e| ApiError::internal(format!("error proxying to the kubelet: {e}")))?;
+    let (backend_headers, backend_upgrade) = match answer {
+        upgrade::Answer::Refused {
+            status,
+            content_type,
+            body,
+        } => return Ok(websocket::relay(status, content_type, body)),
+        upgrade::Answer::Switched { headers, upgrade } => (headers, upgrade),
+    };
+    let protocol = match &mode {
+        WebSocketMode::Translate(protocol, _) => Some(protocol.to_string()),
+        WebSocketMode::Tunnel(_) => websocket::tunnel_answer_protocol(&backend_headers)?,
+    };
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    *r.headers_mut() = websocket::switching_headers(&accept, protocol.as_deref());
+    match mode {
+        WebSocketMode::Translate(protocol, opts) => {
+            websocket::translate(client_upgrade, backend_upgrade, protocol, opts)
+        }
+        WebSocketMode::Tunnel(_) => websocket::tunnel(client_upgrade, backend_upgrade),
+    }
+    state
+        .metrics
+        .stream_upgraded("websocket", subresource_label(sub));
+    tracing::debug!(subresource = sub, protocol = ?protocol, "websocket stream upgraded");
+    Ok(r)
 }
 
 /// Streams a kubelet's log answer, or turns its error into upstream's Status.
@@ -460,73 +549,55 @@ async fn stream_log(
     })
 }
 
-/// Proxies an upgrade request to the kubelet; on `101` joins the two connections.
-async fn upgrade(
+/// Proxies an upgrade request to the kubelet as it is; on `101` joins the two connections.
+async fn passthrough(
     state: &AppState,
     host: &str,
     port: u16,
     uri: &str,
     req: &ResourceRequest,
+    sub: &str,
 ) -> ApiResult<Response> {
     let mut sender = connect_kubelet(state, host, port).await?;
-    let mut out = Request::builder()
-        .method(req.method.clone())
-        .uri(uri)
-        .header(header::HOST, format!("{host}:{port}"));
-    for (name, value) in &req.headers {
-        if !matches!(
-            *name,
-            header::HOST
-                | header::AUTHORIZATION
-                | header::CONTENT_LENGTH
-                | header::TRANSFER_ENCODING
-        ) {
-            out = out.header(name, value);
-        }
-    }
-    let out = out
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut resp = sender
-        .send_request(out)
+    let out = upgrade::request(
+        req.method.clone(),
+        uri,
+        &format!("{host}:{port}"),
+        &req.headers,
+        |_| true,
+    )
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let answer = upgrade::send(&mut sender, out, MAX_ERROR_BODY)
         .await
         .map_err(|e| ApiError::internal(format!("error proxying to the kubelet: {e}")))?;
-    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+    let (headers, backend_upgrade) = match answer {
         // Relay the kubelet's answer as upstream's upgrade-aware proxy does.
-        let status = resp.status();
-        let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
-        let body = Limited::new(resp.into_body(), MAX_ERROR_BODY)
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        let mut r = Response::new(Body::from(body));
-        *r.status_mut() = status;
-        if let Some(ct) = content_type {
-            r.headers_mut().insert(header::CONTENT_TYPE, ct);
-        }
-        return Ok(r);
-    }
+        upgrade::Answer::Refused {
+            status,
+            content_type,
+            body,
+        } => return Ok(websocket::relay(status, content_type, body)),
+        upgrade::Answer::Switched { headers, upgrade } => (headers, upgrade),
+    };
     let Some(client_upgrade) = req.upgrade.clone() else {
         return Err(ApiError::bad_request("Upgrade request required"));
     };
-    let backend_upgrade = hyper::upgrade::on(&mut resp);
+    let protocol = match req
+        .headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(u) if u.to_ascii_lowercase().contains("websocket") => "websocket",
+        _ => "spdy",
+    };
     let mut r = Response::new(Body::empty());
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    *r.headers_mut() = resp.headers().clone();
-    tokio::spawn(async move {
-        let (client, backend) = match tokio::join!(client_upgrade, backend_upgrade) {
-            (Ok(c), Ok(b)) => (c, b),
-            (c, b) => {
-                tracing::debug!(client = ?c.err(), backend = ?b.err(), "stream upgrade failed");
-                return;
-            }
-        };
-        let (mut client, mut backend) = (TokioIo::new(client), TokioIo::new(backend));
-        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut backend).await {
-            tracing::debug!(error = %e, "stream ended");
-        }
-    });
+    *r.headers_mut() = headers;
+    upgrade::join(client_upgrade, backend_upgrade);
+    state
+        .metrics
+        .stream_upgraded(protocol, subresource_label(sub));
+    tracing::debug!(subresource = sub, protocol, "stream upgrade passed through");
     Ok(r)
 }
 

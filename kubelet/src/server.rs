@@ -2,7 +2,8 @@
 //! `GET /containerLogs/{ns}/{pod}/{container}` from the CRI log files, and
 //! `/exec/{ns}/{pod}/{container}`, `/attach/{ns}/{pod}/{container}`, `/portForward/{ns}/{pod}`,
 //! which ask CRI for a single-use URL of containerd's streaming server and proxy the upgraded
-//! connection (SPDY/3.1) to it untouched.
+//! connection to it untouched (SPDY/3.1; the API server translates kubectl's WebSocket streams
+//! to SPDY itself, and passes any other WebSocket protocol through to here).
 //!
 //! TLS: the serving certificate of `--tls-cert-file`/`--tls-private-key-file` (`meso server`
 //! issues one from the cluster CA for its agent), else a self-signed one, which the API server
@@ -18,12 +19,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Empty, Full, Limited, StreamBody};
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use k8s_cri::v1 as cri_api;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use kube::Api;
+use meso_api::upgrade;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
@@ -567,17 +569,9 @@ fn log_container_id(pod: &Pod, name: &str, previous: bool) -> std::result::Resul
     Ok(runtime_id(id))
 }
 
-/// Headers that must not be forwarded to the streaming server.
-fn forwardable(name: &header::HeaderName) -> bool {
-    !matches!(
-        *name,
-        header::HOST | header::AUTHORIZATION | header::CONTENT_LENGTH | header::TRANSFER_ENCODING
-    )
-}
-
 /// Sends `req`'s upgrade request to `url` (containerd's streaming server, plain HTTP) and, on
-/// `101 Switching Protocols`, joins the two upgraded connections byte for byte. Any other
-/// answer is relayed as it is.
+/// `101 Switching Protocols`, joins the two upgraded connections byte for byte (the routine the
+/// API server uses towards kubelets). Any other answer is relayed as it is.
 async fn proxy_upgrade(mut req: Request<Incoming>, url: &str) -> Response<Body> {
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         text(
@@ -596,73 +590,48 @@ async fn proxy_upgrade(mut req: Request<Incoming>, url: &str) -> Response<Body> 
         Ok(t) => t,
         Err(e) => return fail("connecting to", &e),
     };
-    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await {
-        Ok(x) => x,
+    let mut sender = match upgrade::handshake(tcp).await {
+        Ok(s) => s,
         Err(e) => return fail("connecting to", &e),
     };
-    tokio::spawn(async move {
-        if let Err(e) = conn.with_upgrades().await {
-            tracing::debug!(error = %e, "streaming server connection ended");
-        }
-    });
-    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
-    let mut out = Request::builder()
-        .method(req.method().clone())
-        .uri(path)
-        .header(header::HOST, authority.as_str());
-    for (name, value) in req.headers() {
-        if forwardable(name) {
-            out = out.header(name, value);
-        }
-    }
-    let out = match out.body(Empty::<Bytes>::new()) {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let out = match upgrade::request(
+        req.method().clone(),
+        path,
+        authority.as_str(),
+        req.headers(),
+        |_| true,
+    ) {
         Ok(r) => r,
         Err(e) => return fail("building the request to", &e),
     };
     let client_upgrade = hyper::upgrade::on(&mut req);
-    let mut resp = match sender.send_request(out).await {
-        Ok(r) => r,
-        Err(e) => return fail("requesting", &e),
-    };
-    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = match Limited::new(resp.into_body(), MAX_ERROR_BODY)
-            .collect()
-            .await
-        {
-            Ok(b) => b.to_bytes(),
-            Err(_) => Bytes::new(),
-        };
-        let mut r = Response::new(
-            Full::new(body)
-                .map_err(|never| match never {})
-                .boxed_unsync(),
-        );
-        *r.status_mut() = status;
-        if let Some(ct) = headers.get(header::CONTENT_TYPE) {
-            r.headers_mut().insert(header::CONTENT_TYPE, ct.clone());
-        }
-        return r;
-    }
-    let backend_upgrade = hyper::upgrade::on(&mut resp);
-    let mut r = Response::new(Empty::new().map_err(|never| match never {}).boxed_unsync());
-    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    *r.headers_mut() = resp.headers().clone();
-    tokio::spawn(async move {
-        let (client, backend) = match tokio::join!(client_upgrade, backend_upgrade) {
-            (Ok(c), Ok(b)) => (c, b),
-            (c, b) => {
-                tracing::debug!(client = ?c.err(), backend = ?b.err(), "stream upgrade failed");
-                return;
+    match upgrade::send(&mut sender, out, MAX_ERROR_BODY).await {
+        Err(e) => fail("requesting", &e),
+        Ok(upgrade::Answer::Refused {
+            status,
+            content_type,
+            body,
+        }) => {
+            let mut r = Response::new(
+                Full::new(body)
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
+            );
+            *r.status_mut() = status;
+            if let Some(ct) = content_type {
+                r.headers_mut().insert(header::CONTENT_TYPE, ct);
             }
-        };
-        let (mut client, mut backend) = (TokioIo::new(client), TokioIo::new(backend));
-        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut backend).await {
-            tracing::debug!(error = %e, "stream ended");
+            r
         }
-    });
-    r
+        Ok(upgrade::Answer::Switched { headers, upgrade }) => {
+            let mut r = Response::new(Empty::new().map_err(|never| match never {}).boxed_unsync());
+            *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+            *r.headers_mut() = headers;
+            upgrade::join(client_upgrade, upgrade);
+            r
+        }
+    }
 }
 
 #[cfg(test)]

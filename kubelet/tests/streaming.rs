@@ -3,27 +3,242 @@
 //!
 //! Same prerequisites as `pods.rs` (root, containerd, runc, CNI, ...), plus kubectl 1.32 and
 //! 1.35; without them the test skips, except under `CI=true`, where it fails.
+//!
+//! kubectl 1.35 streams over WebSocket (exec/attach `v5.channel.k8s.io`, port-forward tunnelled
+//! SPDY); kubectl 1.32 is told to use SPDY/3.1 (its WebSocket features off), so both the
+//! translated and the passed-through paths run. The API server's
+//! `apiserver_stream_upgrades_total` says which protocol each one used.
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use common::{http_get, prerequisites, TestNode, BUSYBOX};
+use futures::{SinkExt, StreamExt};
 use k8s_openapi::api::core::v1::Node;
 use kube::Api;
 use meso_tests::{kubectl_132, kubectl_135, run_bounded, Kubectl};
 use serde_json::json;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 
 const KUBECTL_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn kubectl(node: &TestNode, k: &Kubectl) -> Command {
     let mut cmd = Command::new(&k.path);
     cmd.arg("--kubeconfig").arg(node.server.kubeconfig());
+    if k.version == "1.32" {
+        // 1.32 would use WebSocket too; keep it on SPDY/3.1 so the passthrough path runs.
+        cmd.env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
+            .env("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false");
+    }
     cmd
+}
+
+/// The API server's `apiserver_stream_upgrades_total`, by (protocol, subresource).
+async fn stream_upgrades(node: &TestNode) -> Result<BTreeMap<(String, String), u64>> {
+    let text = node
+        .server
+        .http()?
+        .get(node.server.url("/metrics")?)
+        .send()
+        .await?
+        .text()
+        .await?;
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("apiserver_stream_upgrades_total{protocol=\"") else {
+            continue;
+        };
+        let (protocol, rest) = rest
+            .split_once("\",subresource=\"")
+            .context(line.to_string())?;
+        let (sub, n) = rest.split_once("\"} ").context(line.to_string())?;
+        out.insert((protocol.to_string(), sub.to_string()), n.trim().parse()?);
+    }
+    Ok(out)
+}
+
+/// How many more `protocol` upgrades of `sub` `after` counts than `before`.
+fn grown(
+    before: &BTreeMap<(String, String), u64>,
+    after: &BTreeMap<(String, String), u64>,
+    protocol: &str,
+    sub: &str,
+) -> u64 {
+    let key = (protocol.to_string(), sub.to_string());
+    after.get(&key).copied().unwrap_or(0) - before.get(&key).copied().unwrap_or(0)
+}
+
+/// A WebSocket upgrade request for a pod subresource, as client-go's WebSocket executor sends
+/// it (RFC 6455's sample key).
+fn websocket_request(
+    http: &reqwest::Client,
+    url: String,
+    protocol: &str,
+) -> reqwest::RequestBuilder {
+    http.get(url)
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "websocket")
+        .header("Sec-WebSocket-Version", "13")
+        .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("Sec-WebSocket-Protocol", protocol)
+}
+
+/// Hand-driven WebSocket execs: v5 (the channel bytes both ways, the close of stdin, the exit
+/// status as a Status on the error channel), v4 (translated the same way, without close), and
+/// a base64 protocol (passed through).
+async fn raw_websocket_exec(node: &TestNode) -> Result<()> {
+    let http = node.server.http()?;
+    let script = "cat; echo err >&2; exit 7";
+    let url = node.server.url(&format!(
+        "/api/v1/namespaces/default/pods/web/exec?command=sh&command=-c&command={}&stdin=true&stdout=true&stderr=true",
+        script.replace(' ', "%20").replace(';', "%3B").replace('&', "%26").replace('>', "%3E")
+    ))?;
+    let resp = websocket_request(&http, url, "v5.channel.k8s.io")
+        .send()
+        .await?;
+    ensure!(resp.status().as_u16() == 101, "{:?}", resp.text().await?);
+    assert_eq!(
+        resp.headers()["sec-websocket-protocol"],
+        "v5.channel.k8s.io"
+    );
+    assert_eq!(
+        resp.headers()["sec-websocket-accept"],
+        "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    );
+    let io = resp.upgrade().await?;
+    let mut ws = WebSocketStream::from_raw_socket(io, Role::Client, None).await;
+    ws.send(Message::Binary(b"\x00ping".to_vec().into()))
+        .await?;
+    ws.send(Message::Binary(vec![255, 0].into())).await?;
+    let mut messages = Vec::new();
+    tokio::time::timeout(KUBECTL_TIMEOUT, async {
+        while let Some(msg) = ws.next().await {
+            match msg? {
+                Message::Binary(b) => messages.push(b.to_vec()),
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+        Ok::<_, anyhow::Error>(())
+    })
+    .await
+    .context("the v5 exec did not end")??;
+    assert_eq!(messages.first(), Some(&vec![1u8]), "ready message first");
+    let channel = |c: u8| -> Vec<u8> {
+        messages
+            .iter()
+            .filter(|m| m.first() == Some(&c))
+            .flat_map(|m| m[1..].to_vec())
+            .collect()
+    };
+    assert_eq!(channel(1), b"ping", "stdout");
+    assert_eq!(channel(2), b"err\n", "stderr");
+    let status: serde_json::Value = serde_json::from_slice(&channel(3))?;
+    assert_eq!(status["status"], "Failure", "{status}");
+    assert_eq!(status["reason"], "NonZeroExitCode", "{status}");
+    assert_eq!(status["details"]["causes"][0]["reason"], "ExitCode");
+    assert_eq!(status["details"]["causes"][0]["message"], "7");
+    assert_eq!(
+        messages.last().map(|m| m[0]),
+        Some(3),
+        "the status comes last"
+    );
+
+    // v4: the same channels, no close.
+    let url = node
+        .server
+        .url("/api/v1/namespaces/default/pods/web/exec?command=echo&command=v4&stdout=true")?;
+    let resp = websocket_request(&http, url, "v4.channel.k8s.io")
+        .send()
+        .await?;
+    ensure!(resp.status().as_u16() == 101, "{:?}", resp.text().await?);
+    assert_eq!(
+        resp.headers()["sec-websocket-protocol"],
+        "v4.channel.k8s.io"
+    );
+    let io = resp.upgrade().await?;
+    let mut ws = WebSocketStream::from_raw_socket(io, Role::Client, None).await;
+    let mut v4 = Vec::new();
+    tokio::time::timeout(KUBECTL_TIMEOUT, async {
+        while let Some(Ok(msg)) = ws.next().await {
+            match msg {
+                Message::Binary(b) => v4.push(b.to_vec()),
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .context("the v4 exec did not end")?;
+    assert_eq!(
+        v4,
+        vec![
+            vec![1],
+            b"\x01v4\n".to_vec(),
+            b"\x03{\"metadata\":{},\"status\":\"Success\"}".to_vec()
+        ]
+    );
+
+    // Protocols the API server does not translate pass through to the kubelet (whose runtime
+    // serves them itself), as upstream: the base64 channel protocol.
+    let url = node
+        .server
+        .url("/api/v1/namespaces/default/pods/web/exec?command=echo&command=b64&stdout=true")?;
+    let resp = websocket_request(&http, url, "v4.base64.channel.k8s.io")
+        .send()
+        .await?;
+    ensure!(resp.status().as_u16() == 101, "{:?}", resp.text().await?);
+    assert_eq!(
+        resp.headers()["sec-websocket-protocol"],
+        "v4.base64.channel.k8s.io"
+    );
+    let io = resp.upgrade().await?;
+    let mut ws = WebSocketStream::from_raw_socket(io, Role::Client, None).await;
+    let mut texts = Vec::new();
+    tokio::time::timeout(KUBECTL_TIMEOUT, async {
+        // The runtime may end the connection without a close message.
+        while let Some(Ok(msg)) = ws.next().await {
+            match msg {
+                Message::Text(t) => texts.push(t.to_string()),
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .context("the base64 exec did not end")?;
+    use base64::Engine as _;
+    let decoded = |c: char| -> Result<String> {
+        let mut out = Vec::new();
+        for t in texts.iter().filter(|t| t.starts_with(c)) {
+            out.extend(base64::engine::general_purpose::STANDARD.decode(&t[1..])?);
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    };
+    assert_eq!(decoded('1')?, "b64\n", "{texts:?}");
+    assert!(decoded('3')?.contains("Success"), "{texts:?}");
+
+    // The kubelet's refusal comes back as the HTTP answer, before any upgrade.
+    let url = node
+        .server
+        .url("/api/v1/namespaces/default/pods/web/exec?command=true")?;
+    let resp = websocket_request(&http, url, "v5.channel.k8s.io")
+        .send()
+        .await?;
+    assert_eq!(resp.status().as_u16(), 400);
+    assert!(resp
+        .text()
+        .await?
+        .contains("you must specify at least 1 of stdin, stdout, stderr"));
+    Ok(())
 }
 
 /// Runs kubectl to completion: (success, stdout, stderr).
@@ -323,8 +538,10 @@ async fn kubectl_logs_exec_attach_and_port_forward() -> Result<()> {
         "{err}"
     );
 
-    // --- exec, with both kubectls (1.35 and 1.32 try WebSocket first and fall back) ---
-    for kc in [&k135, &k132] {
+    // --- exec: kubectl 1.35 over WebSocket v5 (translated to SPDY towards the kubelet),
+    // kubectl 1.32 over SPDY/3.1 (passed through) ---
+    for (kc, protocol, other) in [(&k135, "websocket", "spdy"), (&k132, "spdy", "websocket")] {
+        let before = stream_upgrades(&node).await?;
         let out = run_ok(
             &node,
             kc,
@@ -332,6 +549,7 @@ async fn kubectl_logs_exec_attach_and_port_forward() -> Result<()> {
             None,
         )?;
         assert_eq!(out, "web\n", "kubectl {}", kc.version);
+        // Ends only once the end of stdin reaches `cat` (v5's close of the stdin channel).
         let out = run_ok(
             &node,
             kc,
@@ -339,30 +557,82 @@ async fn kubectl_logs_exec_attach_and_port_forward() -> Result<()> {
             Some(b"hi\n"),
         )?;
         assert_eq!(out, "hi\n", "kubectl {}", kc.version);
-        let (ok, _, err) = run(
-            &node,
-            kc,
-            &["exec", "web", "--", "sh", "-c", "exit 3"],
-            None,
-        )?;
-        assert!(
-            !ok && err.contains("exit code 3"),
-            "kubectl {}: {err}",
+        let mut cmd = kubectl(&node, kc);
+        cmd.args(["exec", "web", "--", "sh", "-c", "echo partial; exit 3"]);
+        let out = run_bounded(cmd, None, KUBECTL_TIMEOUT)?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "kubectl {}: {err}", kc.version);
+        assert!(err.contains("exit code 3"), "kubectl {}: {err}", kc.version);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "partial\n");
+        let after = stream_upgrades(&node).await?;
+        assert_eq!(
+            grown(&before, &after, protocol, "exec"),
+            3,
+            "kubectl {}: {after:?}",
+            kc.version
+        );
+        assert_eq!(
+            grown(&before, &after, other, "exec"),
+            0,
+            "kubectl {} fell back: {after:?}",
             kc.version
         );
     }
+    let before = stream_upgrades(&node).await?;
     let shown = exec_on_pty(&node, &k135, "web", "echo $((6*7)); exit\r")?;
     assert!(shown.contains("42"), "{shown}");
+    let after = stream_upgrades(&node).await?;
+    assert_eq!(grown(&before, &after, "websocket", "exec"), 1, "{after:?}");
+    raw_websocket_exec(&node).await?;
+    // kube-rs's exec (WebSocket, v5 with v4 offered too): output and the Status.
+    let mut attached = node
+        .pods()
+        .exec(
+            "web",
+            ["sh", "-c", "echo from-kube-rs; exit 5"],
+            &kube::api::AttachParams::default().stderr(false),
+        )
+        .await?;
+    let mut stdout = attached.stdout().context("kube-rs stdout")?;
+    let status = attached.take_status().context("kube-rs status")?;
+    let mut out = String::new();
+    tokio::time::timeout(KUBECTL_TIMEOUT, async {
+        use tokio::io::AsyncReadExt;
+        stdout.read_to_string(&mut out).await
+    })
+    .await
+    .context("kube-rs exec output")??;
+    assert_eq!(out, "from-kube-rs\n");
+    let status = tokio::time::timeout(KUBECTL_TIMEOUT, status)
+        .await
+        .context("kube-rs exec status")?
+        .context("no status")?;
+    assert_eq!(
+        status.reason.as_deref(),
+        Some("NonZeroExitCode"),
+        "{status:?}"
+    );
+    tokio::time::timeout(KUBECTL_TIMEOUT, attached.join())
+        .await
+        .context("kube-rs exec join")??;
 
     // --- attach ---
+    let before = stream_upgrades(&node).await?;
     let mut attach = kubectl(&node, k);
     attach.args(["attach", "ticker", "-c", "tick"]);
     let attach = Background::spawn(attach)?;
     attach.wait_for(Duration::from_secs(20), |l| l.starts_with("line-"))?;
     drop(attach);
+    let after = stream_upgrades(&node).await?;
+    assert_eq!(
+        grown(&before, &after, "websocket", "attach"),
+        1,
+        "{after:?}"
+    );
 
-    // --- port-forward ---
-    for kc in [&k135, &k132] {
+    // --- port-forward: 1.35 tunnels SPDY through a WebSocket, 1.32 upgrades to SPDY ---
+    for (kc, protocol) in [(&k135, "websocket"), (&k132, "spdy")] {
+        let before = stream_upgrades(&node).await?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -380,6 +650,13 @@ async fn kubectl_logs_exec_attach_and_port_forward() -> Result<()> {
         assert!(
             body.contains("200 OK") && body.contains("hello-through-port-forward"),
             "kubectl {}: {body}",
+            kc.version
+        );
+        let after = stream_upgrades(&node).await?;
+        assert_eq!(
+            grown(&before, &after, protocol, "portforward"),
+            1,
+            "kubectl {}: {after:?}",
             kc.version
         );
     }
