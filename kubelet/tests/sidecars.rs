@@ -4,34 +4,14 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use common::{prerequisites, TestNode, BUSYBOX};
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodStatus};
+use common::{init_status_of, prerequisites, status_of, touch, TestNode, BUSYBOX};
+use k8s_openapi::api::core::v1::PodStatus;
 use kube::api::DeleteParams;
 use serde_json::json;
-
-fn init_status_of(pod: &Pod, container: &str) -> Option<ContainerStatus> {
-    pod.status
-        .as_ref()?
-        .init_container_statuses
-        .as_ref()?
-        .iter()
-        .find(|c| c.name == container)
-        .cloned()
-}
-
-fn status_of(pod: &Pod, container: &str) -> Option<ContainerStatus> {
-    pod.status
-        .as_ref()?
-        .container_statuses
-        .as_ref()?
-        .iter()
-        .find(|c| c.name == container)
-        .cloned()
-}
 
 /// A condition's status and message.
 fn condition(status: &PodStatus, kind: &str) -> Option<(String, String)> {
@@ -41,10 +21,6 @@ fn condition(status: &PodStatus, kind: &str) -> Option<(String, String)> {
         .flatten()
         .find(|c| c.type_ == kind)
         .map(|c| (c.status.clone(), c.message.clone().unwrap_or_default()))
-}
-
-fn touch(path: &Path) -> Result<()> {
-    std::fs::write(path, "").with_context(|| format!("writing {}", path.display()))
 }
 
 /// A shell loop that appends `word` to `/marks/order` when it gets SIGTERM and exits with
@@ -63,6 +39,14 @@ fn marks_volume(marks: &Path) -> serde_json::Value {
     json!([{"name": "marks", "hostPath": {"path": marks.display().to_string(), "type": "Directory"}}])
 }
 
+/// A node, and a directory of it that pods mount as `/marks` (see [`marks_volume`]).
+async fn node_with_marks() -> Result<(TestNode, PathBuf)> {
+    let node = TestNode::start().await?;
+    let marks = node.server.scratch_dir().join("marks");
+    std::fs::create_dir_all(&marks)?;
+    Ok((node, marks))
+}
+
 /// A Job-style pod (restartPolicy Never): the sidecar starts first and keeps writing a
 /// heartbeat that the next init container and the main container read (so it runs beside
 /// them); once the main container exits 0 the kubelet stops the sidecar with SIGTERM and the
@@ -72,9 +56,7 @@ async fn sidecar_runs_beside_a_job_and_is_stopped_when_it_completes() -> Result<
     if !prerequisites() {
         return Ok(());
     }
-    let node = TestNode::start().await?;
-    let marks = node.server.scratch_dir().join("marks");
-    std::fs::create_dir_all(&marks)?;
+    let (node, marks) = node_with_marks().await?;
     let mount = json!([{"name": "marks", "mountPath": "/marks"}]);
     node.create_pod(json!({
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "job"},
@@ -149,9 +131,7 @@ async fn sidecar_probes_gate_the_pod_and_exited_sidecars_restart() -> Result<()>
     if !prerequisites() {
         return Ok(());
     }
-    let node = TestNode::start().await?;
-    let marks = node.server.scratch_dir().join("marks");
-    std::fs::create_dir_all(&marks)?;
+    let (node, marks) = node_with_marks().await?;
     let mount = json!([{"name": "marks", "mountPath": "/marks"}]);
     let exec_probe = |cmd: &str| json!({"exec": {"command": ["sh", "-c", cmd]}, "periodSeconds": 1, "failureThreshold": 1000});
     node.create_pod(json!({
@@ -216,7 +196,7 @@ async fn sidecar_probes_gate_the_pod_and_exited_sidecars_restart() -> Result<()>
     assert_eq!(main_waiting.as_deref(), Some("PodInitializing"));
 
     // Started: main runs; the sidecar's failing readiness keeps the pod not Ready.
-    touch(&marks.join("started"))?;
+    touch(&marks.join("started"), "")?;
     let pod = node
         .wait("main running", Duration::from_secs(60), || async {
             let pod = pods.get("gated").await?;
@@ -240,7 +220,7 @@ async fn sidecar_probes_gate_the_pod_and_exited_sidecars_restart() -> Result<()>
     assert_eq!((gate.started, gate.ready), (Some(true), false), "{gate:?}");
 
     // Readiness passes: the pod becomes Ready.
-    touch(&marks.join("ready"))?;
+    touch(&marks.join("ready"), "")?;
     node.wait("gated Ready", Duration::from_secs(30), || async {
         let status = pods.get("gated").await?.status.unwrap_or_default();
         let ready = condition(&status, "Ready").is_some_and(|c| c.0 == "True");
