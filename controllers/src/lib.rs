@@ -17,7 +17,6 @@ pub mod gc;
 pub mod history;
 pub mod informer;
 pub mod job;
-pub mod leader;
 pub mod metrics;
 pub mod nodelifecycle;
 pub mod podgc;
@@ -34,8 +33,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use meso_scheduler::component;
 use tokio_util::sync::CancellationToken;
 
+pub use meso_scheduler::component::parse_duration;
+pub use meso_scheduler::leader;
 pub use scaffold::{Context, Error};
 
 /// Every controller this manager knows, by its upstream name.
@@ -139,48 +141,13 @@ impl Config {
 
     /// The metrics address, or `None` when turned off.
     pub fn metrics_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
-        if self.metrics_bind_address == "0" || self.metrics_bind_address.is_empty() {
-            return Ok(None);
-        }
-        self.metrics_bind_address
-            .parse()
-            .map(Some)
-            .with_context(|| format!("--metrics-bind-address {:?}", self.metrics_bind_address))
+        component::metrics_addr(&self.metrics_bind_address)
     }
 
     /// The kube-rs configuration from `--kubeconfig`, else the usual inference.
     pub async fn kube_config(&self) -> anyhow::Result<kube::Config> {
-        match &self.kubeconfig {
-            Some(path) => {
-                let kc = kube::config::Kubeconfig::read_from(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                kube::Config::from_custom_kubeconfig(kc, &Default::default())
-                    .await
-                    .with_context(|| format!("loading {}", path.display()))
-            }
-            None => kube::Config::infer()
-                .await
-                .context("no kubeconfig found (set --kubeconfig or KUBECONFIG)"),
-        }
+        component::kube_config(self.kubeconfig.as_deref()).await
     }
-}
-
-/// `15s`, `500ms`, `2m`, `1h`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: f64 = n.parse().map_err(|_| format!("invalid duration {s:?}"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" | "" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("invalid duration unit in {s:?}")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
 
 /// Runs the controller manager until `shutdown` is cancelled (or leadership is lost, which is
@@ -195,7 +162,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let client = kube::Client::try_from(kube_config).context("building the API client")?;
     let metrics = Arc::new(metrics::Metrics::default());
     if let Some(addr) = config.metrics_addr()? {
-        let bound = metrics::serve(addr, metrics.clone(), shutdown.clone()).await?;
+        let m = metrics.clone();
+        let bound = component::serve_metrics(addr, move || m.render(), shutdown.clone()).await?;
         tracing::info!(address = %bound, "serving /metrics");
     }
     let mut elector = None;

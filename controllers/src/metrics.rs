@@ -1,14 +1,11 @@
-//! Prometheus text metrics at `/metrics` (plus `/healthz`), over plain HTTP.
+//! Prometheus text metrics of the controllers, served at `/metrics` by
+//! [`meso_scheduler::component::serve_metrics`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
-
-use anyhow::Context as _;
-use tokio_util::sync::CancellationToken;
 
 #[derive(Default, Clone, Copy)]
 struct Counts {
@@ -68,34 +65,4 @@ impl Metrics {
         );
         out
     }
-}
-
-/// Serves `/metrics` and `/healthz` on `addr` until `shutdown`; returns the bound address.
-pub async fn serve(
-    addr: SocketAddr,
-    metrics: Arc<Metrics>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<SocketAddr> {
-    let app = axum::Router::new()
-        .route(
-            "/metrics",
-            axum::routing::get(move || {
-                let m = metrics.clone();
-                async move { ([("content-type", "text/plain; version=0.0.4")], m.render()) }
-            }),
-        )
-        .route("/healthz", axum::routing::get(|| async { "ok" }));
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
-    let bound = listener.local_addr().context("metrics listener address")?;
-    tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
-        if let Err(e) = served {
-            tracing::warn!(error = %e, "metrics server stopped");
-        }
-    });
-    Ok(bound)
 }

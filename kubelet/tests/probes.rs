@@ -8,20 +8,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use common::{http_get, prerequisites, TestNode, BUSYBOX};
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodStatus};
+use common::{http_get, prerequisites, status_of, touch, TestNode, BUSYBOX};
+use k8s_openapi::api::core::v1::{ContainerStatus, PodStatus};
 use kube::api::DeleteParams;
 use serde_json::json;
-
-fn status_of(pod: &Pod, container: &str) -> Option<ContainerStatus> {
-    pod.status
-        .as_ref()?
-        .container_statuses
-        .as_ref()?
-        .iter()
-        .find(|c| c.name == container)
-        .cloned()
-}
 
 fn condition(status: &PodStatus, kind: &str) -> Option<String> {
     status
@@ -34,10 +24,6 @@ fn condition(status: &PodStatus, kind: &str) -> Option<String> {
 
 fn waiting_reason(cs: &ContainerStatus) -> Option<String> {
     cs.state.as_ref()?.waiting.as_ref()?.reason.clone()
-}
-
-fn touch(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 /// One pod exercises the startup probe (exec) gating the others, readiness (exec) driving

@@ -1,14 +1,14 @@
 //! Leader election on a `coordination.k8s.io/v1` Lease, as client-go's `leaderelection`:
-//! acquire when the lease is free or its holder has not renewed it for the lease duration
-//! (measured on the local clock from when this candidate last saw it change), renew every
-//! retry period, give up after the renew deadline, release on shutdown.
+//! take the lease when it is free or its holder has not renewed it for the lease duration
+//! (on the local clock, from when this candidate last saw it change), renew every retry
+//! period, give up after the renew deadline, release it on shutdown. The scheduler and the
+//! controller manager both elect their leader with it.
 
 use std::time::Duration;
 
-use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, PostParams};
-use serde_json::json;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::api::{Api, ObjectMeta, PostParams};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -22,17 +22,18 @@ pub struct LeaseConfig {
     pub retry_period: Duration,
 }
 
+/// `hostname_<unique suffix>`, as upstream.
+pub fn default_identity() -> String {
+    let host = crate::component::hostname();
+    let nanos = k8s_openapi::jiff::Timestamp::now().as_nanosecond();
+    format!("{host}_{:x}{:x}", std::process::id(), nanos & 0xffff_ffff)
+}
+
 pub struct LeaderElector {
     api: Api<Lease>,
     cfg: LeaseConfig,
-    /// (holder, renewTime as written) last seen, and when it was first seen.
-    observed: Option<((String, String), Instant)>,
-}
-
-fn now_micro() -> String {
-    Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string()
+    /// (holder, renewTime) last seen and when this candidate first saw it.
+    observed: Option<((String, Option<MicroTime>), Instant)>,
 }
 
 impl LeaderElector {
@@ -44,38 +45,38 @@ impl LeaderElector {
         }
     }
 
-    fn record(&self, holder: &str, transitions: i32, acquire: Option<String>) -> serde_json::Value {
-        let now = now_micro();
-        json!({
-            "holderIdentity": holder,
-            "leaseDurationSeconds": self.cfg.lease_duration.as_secs(),
-            "acquireTime": acquire.unwrap_or_else(|| now.clone()),
-            "renewTime": now,
-            "leaseTransitions": transitions,
-        })
+    fn spec(&self, transitions: i32, acquired: Option<MicroTime>) -> LeaseSpec {
+        let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
+        LeaseSpec {
+            holder_identity: Some(self.cfg.identity.clone()),
+            lease_duration_seconds: Some(self.cfg.lease_duration.as_secs().max(1) as i32),
+            acquire_time: Some(acquired.unwrap_or_else(|| now.clone())),
+            renew_time: Some(now),
+            lease_transitions: Some(transitions),
+            ..Default::default()
+        }
     }
 
-    /// One acquire-or-renew round. `Ok(true)`: this candidate holds the lease.
+    /// One acquire-or-renew round; `Ok(true)` when this candidate holds the lease.
     async fn try_acquire_or_renew(&mut self) -> Result<bool, kube::Error> {
-        let current = match self.api.get_opt(&self.cfg.name).await? {
-            None => {
-                let lease: Lease = serde_json::from_value(json!({
-                    "metadata": {"name": self.cfg.name, "namespace": self.cfg.namespace},
-                    "spec": self.record(&self.cfg.identity, 0, None),
-                }))
-                .map_err(kube::Error::SerdeError)?;
-                return match self.api.create(&PostParams::default(), &lease).await {
-                    Ok(_) => Ok(true),
-                    Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
-                    Err(e) => Err(e),
-                };
-            }
-            Some(l) => l,
+        let Some(mut lease) = self.api.get_opt(&self.cfg.name).await? else {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some(self.cfg.name.clone()),
+                    namespace: Some(self.cfg.namespace.clone()),
+                    ..Default::default()
+                },
+                spec: Some(self.spec(0, None)),
+            };
+            return match self.api.create(&PostParams::default(), &lease).await {
+                Ok(_) => Ok(true),
+                Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+                Err(e) => Err(e),
+            };
         };
-        let spec = current.spec.clone().unwrap_or_default();
+        let spec = lease.spec.clone().unwrap_or_default();
         let holder = spec.holder_identity.clone().unwrap_or_default();
-        let renew = serde_json::to_string(&spec.renew_time).unwrap_or_default();
-        let key = (holder.clone(), renew);
+        let key = (holder.clone(), spec.renew_time.clone());
         let now = Instant::now();
         let seen_at = match &self.observed {
             Some((k, t)) if *k == key => *t,
@@ -94,21 +95,10 @@ impl LeaderElector {
             return Ok(false);
         }
         let transitions = spec.lease_transitions.unwrap_or(0) + i32::from(!mine);
-        let acquire = if mine {
-            serde_json::to_value(&spec.acquire_time)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-        } else {
-            None
-        };
-        let mut next = current;
-        next.spec = Some(
-            serde_json::from_value(self.record(&self.cfg.identity, transitions, acquire))
-                .map_err(kube::Error::SerdeError)?,
-        );
+        lease.spec = Some(self.spec(transitions, if mine { spec.acquire_time } else { None }));
         match self
             .api
-            .replace(&self.cfg.name, &PostParams::default(), &next)
+            .replace(&self.cfg.name, &PostParams::default(), &lease)
             .await
         {
             Ok(_) => Ok(true),
@@ -161,8 +151,9 @@ impl LeaderElector {
         }
     }
 
-    /// Gives the lease up so another candidate can take it at once.
-    async fn release(&self) {
+    /// Gives the lease up so that another candidate can take it at once (if this candidate
+    /// still holds it).
+    pub async fn release(&self) {
         let Ok(Some(mut lease)) = self.api.get_opt(&self.cfg.name).await else {
             return;
         };

@@ -7,6 +7,7 @@
 //! event, may preempt lower-priority pods, and waits for a cluster event that may help it.
 
 pub mod cache;
+pub mod component;
 pub mod framework;
 pub mod leader;
 pub mod metrics;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
+pub use component::parse_duration;
 pub use scheduler::run_with_client;
 
 /// Command-line flags (kube-scheduler's names where it has one).
@@ -74,49 +76,14 @@ impl Default for SchedulerConfig {
 impl SchedulerConfig {
     /// The metrics address, or `None` when turned off.
     pub fn metrics_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
-        if self.metrics_bind_address == "0" || self.metrics_bind_address.is_empty() {
-            return Ok(None);
-        }
-        self.metrics_bind_address
-            .parse()
-            .map(Some)
-            .with_context(|| format!("--metrics-bind-address {:?}", self.metrics_bind_address))
+        component::metrics_addr(&self.metrics_bind_address)
     }
 
     /// A client from `--kubeconfig`, else the usual inference.
     pub async fn client(&self) -> anyhow::Result<kube::Client> {
-        let cfg = match &self.kubeconfig {
-            Some(path) => {
-                let kc = kube::config::Kubeconfig::read_from(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                kube::Config::from_custom_kubeconfig(kc, &Default::default())
-                    .await
-                    .with_context(|| format!("loading {}", path.display()))?
-            }
-            None => kube::Config::infer()
-                .await
-                .context("no kubeconfig found (set --kubeconfig or KUBECONFIG)")?,
-        };
+        let cfg = component::kube_config(self.kubeconfig.as_deref()).await?;
         kube::Client::try_from(cfg).context("building the API client")
     }
-}
-
-/// `15s`, `500ms`, `2m`, `1h`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: f64 = n.parse().map_err(|_| format!("invalid duration {s:?}"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" | "" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("invalid duration unit in {s:?}")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
 
 /// Runs the scheduler until `shutdown` is cancelled.
@@ -130,10 +97,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_and_defaults() {
-        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("x").is_err());
+    fn defaults() {
         let c = SchedulerConfig::default();
         assert!(c.leader_elect);
         assert_eq!(c.metrics_bind_address, "127.0.0.1:10259");

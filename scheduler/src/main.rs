@@ -1,35 +1,11 @@
 //! `meso-scheduler`: the scheduler as its own process.
 
 use clap::Parser;
-use tokio_util::sync::CancellationToken;
+use meso_scheduler::component;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    component::init_tracing();
     let config = meso_scheduler::SchedulerConfig::parse();
-    let shutdown = CancellationToken::new();
-    let token = shutdown.clone();
-    tokio::spawn(async move {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(error = %e, "installing the SIGTERM handler");
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-        tracing::info!("signal received, stopping");
-        token.cancel();
-    });
-    meso_scheduler::run(config, shutdown).await
+    meso_scheduler::run(config, component::cancel_on_signal()).await
 }

@@ -2,11 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
-
-use tokio_util::sync::CancellationToken;
 
 use crate::queue::Queue;
 
@@ -152,41 +149,4 @@ impl Metrics {
         );
         out
     }
-}
-
-/// Serves `/metrics` and `/healthz` over plain HTTP until `stop`. Returns the bound address.
-pub async fn serve(
-    addr: SocketAddr,
-    metrics: Arc<Metrics>,
-    queue: Arc<Queue>,
-    stop: CancellationToken,
-) -> std::io::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    let app = axum::Router::new()
-        .route(
-            "/metrics",
-            axum::routing::get(move || {
-                let body = metrics.render(&queue);
-                async move {
-                    (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "text/plain; version=0.0.4",
-                        )],
-                        body,
-                    )
-                }
-            }),
-        )
-        .route("/healthz", axum::routing::get(|| async { "ok" }));
-    tokio::spawn(async move {
-        let r = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
-        if let Err(e) = r {
-            tracing::warn!(error = %e, "metrics server stopped");
-        }
-    });
-    Ok(bound)
 }

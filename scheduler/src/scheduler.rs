@@ -51,22 +51,13 @@ struct Scheduler {
 const GATED_REASON: &str = "SchedulingGated";
 const GATED_MESSAGE: &str = "Scheduling is blocked due to non-empty scheduling gates";
 
-fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "meso".into())
-}
-
 /// Runs the scheduler with a given client until `shutdown` is cancelled.
 pub async fn run_with_client(
     config: SchedulerConfig,
     client: kube::Client,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let host = hostname();
+    let host = crate::component::hostname();
     let sched = Arc::new(Scheduler {
         client: client.clone(),
         cache: Mutex::new(Cache::default()),
@@ -81,14 +72,9 @@ pub async fn run_with_client(
         assumed_pod_ttl: config.assumed_pod_ttl,
     });
     if let Some(addr) = config.metrics_addr()? {
-        let bound = crate::metrics::serve(
-            addr,
-            sched.metrics.clone(),
-            sched.queue.clone(),
-            shutdown.clone(),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("serving metrics on {addr}: {e}"))?;
+        let (metrics, queue) = (sched.metrics.clone(), sched.queue.clone());
+        let render = move || metrics.render(&queue);
+        let bound = crate::component::serve_metrics(addr, render, shutdown.clone()).await?;
         tracing::info!(address = %bound, "serving /metrics over plain HTTP");
     }
 
@@ -137,13 +123,10 @@ pub async fn run_with_client(
     tracing::info!("caches synced");
 
     let mut elector = config.leader_elect.then(|| {
-        let identity = config.leader_elect_identity.clone().unwrap_or_else(|| {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0);
-            format!("{host}_{}{nanos:08x}", std::process::id())
-        });
+        let identity = config
+            .leader_elect_identity
+            .clone()
+            .unwrap_or_else(crate::leader::default_identity);
         LeaderElector::new(
             client.clone(),
             LeaseConfig {

@@ -136,16 +136,50 @@ fn host_port(host: &str, port: u16) -> String {
     }
 }
 
+/// Redirects an HTTP probe follows at most, as Go's client (and so upstream's prober).
+const MAX_REDIRECTS: usize = 10;
+/// How much of a response body a probe reads, as upstream's `maxRespBodyLength`.
+const MAX_BODY: usize = 10 * 1024;
+
+/// A probe redirected more than [`MAX_REDIRECTS`] times; `url` is where the last redirect
+/// pointed.
+#[derive(Debug)]
+struct TooManyRedirects {
+    url: String,
+}
+
+impl std::fmt::Display for TooManyRedirects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stopped after {MAX_REDIRECTS} redirects")
+    }
+}
+
+impl std::error::Error for TooManyRedirects {}
+
+/// Upstream's redirect rule for probes: redirects to the same host (name, port aside) are
+/// followed up to [`MAX_REDIRECTS`]; a redirect elsewhere is not followed and its 3xx answer
+/// is the result.
+fn redirect_policy(attempt: reqwest::redirect::Attempt) -> reqwest::redirect::Action {
+    let first = attempt.previous().first().and_then(|u| u.host_str());
+    if attempt.url().host_str() != first {
+        attempt.stop()
+    } else if attempt.previous().len() >= MAX_REDIRECTS {
+        let url = attempt.url().to_string();
+        attempt.error(TooManyRedirects { url })
+    } else {
+        attempt.follow()
+    }
+}
+
 fn http_client() -> Result<&'static reqwest::Client, String> {
     static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
     CLIENT
         .get_or_init(|| {
-            // As upstream: no proxies, no certificate checks, redirects answered as they come
-            // (a 3xx counts as success).
+            // As upstream: no proxies, no certificate checks.
             reqwest::Client::builder()
                 .no_proxy()
                 .danger_accept_invalid_certs(true)
-                .redirect(reqwest::redirect::Policy::none())
+                .redirect(reqwest::redirect::Policy::custom(redirect_policy))
                 .build()
                 .map_err(|e| format!("building the HTTP client: {e}"))
         })
@@ -191,12 +225,14 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// An httpGet probe: success on 2xx and 3xx; a redirect that was not followed (to another
+/// host) is a success with a warning (`Ok(Some(..))`), as upstream.
 async fn http_get(
     h: &HTTPGetAction,
     container: &Container,
     pod_ip: &str,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<Option<String>, String> {
     let port = resolve_port(&h.port, container)?;
     let host = h
         .host
@@ -221,6 +257,10 @@ async fn http_get(
     }
     let addr = host_port(&host, port);
     let resp = req.send().await.map_err(|e| {
+        let too_many = e.is_redirect().then(|| too_many_redirects(&e)).flatten();
+        if let Some(t) = too_many {
+            return format!("Get {:?}: {t}", t.url);
+        }
         let cause = if e.is_timeout() {
             "context deadline exceeded (Client.Timeout exceeded while awaiting headers)".into()
         } else if let (true, Some(io)) = (e.is_connect(), io_cause(&e)) {
@@ -231,11 +271,43 @@ async fn http_get(
         format!("Get {url:?}: {cause}")
     })?;
     let code = resp.status().as_u16();
-    if (200..400).contains(&code) {
-        Ok(())
-    } else {
-        Err(format!("HTTP probe failed with statuscode: {code}"))
+    if !(200..400).contains(&code) {
+        return Err(format!("HTTP probe failed with statuscode: {code}"));
     }
+    if code < 300 {
+        return Ok(None);
+    }
+    let body = read_at_most(resp, MAX_BODY).await;
+    Ok(Some(format!(
+        "Probe terminated redirects, Response body: {body}"
+    )))
+}
+
+/// The [`TooManyRedirects`] in an error's chain.
+fn too_many_redirects<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a TooManyRedirects> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = current {
+        if let Some(t) = c.downcast_ref::<TooManyRedirects>() {
+            return Some(t);
+        }
+        current = c.source();
+    }
+    None
+}
+
+/// Up to `limit` bytes of a response body (what arrived before an error, if one happens).
+async fn read_at_most(mut resp: reqwest::Response, limit: usize) -> String {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    body.truncate(limit);
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 async fn tcp_connect(host: &str, port: u16, timeout: Duration) -> Result<(), String> {
@@ -360,10 +432,15 @@ async fn exec(cmd: &[String], target: &Target, timeout: Duration) -> Result<(), 
     }
 }
 
-/// Runs an action once; `Err` carries upstream's failure output.
-async fn run(action: &Action, target: &Target, timeout: Duration) -> Result<(), String> {
+/// Runs an action once; `Ok(Some(..))` is a success with a warning, `Err` carries upstream's
+/// failure output.
+async fn run(
+    action: &Action,
+    target: &Target,
+    timeout: Duration,
+) -> Result<Option<String>, String> {
     match action {
-        Action::Exec(cmd) => exec(cmd, target, timeout).await,
+        Action::Exec(cmd) => exec(cmd, target, timeout).await.map(|()| None),
         Action::Http(h) => http_get(h, &target.container, &target.pod_ip, timeout).await,
         Action::Tcp { host, port } => {
             let port = resolve_port(port, &target.container)?;
@@ -371,16 +448,18 @@ async fn run(action: &Action, target: &Target, timeout: Duration) -> Result<(), 
                 .clone()
                 .filter(|h| !h.is_empty())
                 .unwrap_or_else(|| target.pod_ip.clone());
-            tcp_connect(&host, port, timeout).await
+            tcp_connect(&host, port, timeout).await.map(|()| None)
         }
         Action::Grpc { port, service } => {
             let port = resolve_port(&IntOrString::Int(*port), &target.container)?;
             let service = service.clone().unwrap_or_default();
-            grpc_check(&target.pod_ip, port, &service, timeout).await
+            grpc_check(&target.pod_ip, port, &service, timeout)
+                .await
+                .map(|()| None)
         }
         Action::Sleep(secs) => {
             tokio::time::sleep(Duration::from_secs((*secs).max(0) as u64)).await;
-            Ok(())
+            Ok(None)
         }
     }
 }
@@ -415,7 +494,7 @@ pub async fn run_hook(
             }
         }
         _ => match tokio::time::timeout(limit, run(&action, target, limit)).await {
-            Ok(r) => (r, String::new()),
+            Ok(r) => (r.map(|_| ()), String::new()),
             Err(_) => (Err(timed_out()), String::new()),
         },
     };
@@ -566,9 +645,18 @@ impl ProbeWorker {
                 continue;
             }
             match run(&self.action, &self.target, timeout).await {
-                Ok(()) => {
+                Ok(warning) => {
                     successes += 1;
                     failures = 0;
+                    if let Some(warning) = warning {
+                        self.recorder.record(
+                            &self.pod,
+                            Some(&self.target.container.name),
+                            true,
+                            "ProbeWarning",
+                            format!("{} probe warning: {warning}", self.kind.title()),
+                        );
+                    }
                 }
                 Err(output) => {
                     successes = 0;
@@ -680,6 +768,94 @@ mod tests {
                 "Get \"http://127.0.0.1:{port}/healthz\": dial tcp 127.0.0.1:{port}: connect: connection refused"
             ))
         );
+    }
+
+    /// A tiny HTTP/1.0 server: `/hops/N` redirects to `/hops/N-1` (and `/hops/0` answers 200),
+    /// `/loop` redirects to itself, `/away` redirects to the same port under another host name.
+    async fn redirect_server() -> (u16, tokio::task::JoinHandle<()>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await;
+        let Ok(listener) = listener else {
+            panic!("binding a local port");
+        };
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        let server = tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 4096];
+                let mut len = 0;
+                while !buf[..len].windows(4).any(|w| w == b"\r\n\r\n") && len < buf.len() {
+                    match s.read(&mut buf[len..]).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => len += n,
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf[..len]).into_owned();
+                let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+                let hops = path
+                    .strip_prefix("/hops/")
+                    .and_then(|n| n.parse::<u32>().ok());
+                let (status, location) = match (path.as_str(), hops) {
+                    (_, Some(0)) => ("200 OK", None),
+                    (_, Some(n)) => ("302 Found", Some(format!("/hops/{}", n - 1))),
+                    ("/loop", _) => ("302 Found", Some("/loop".to_string())),
+                    ("/away", _) => (
+                        "301 Moved Permanently",
+                        Some(format!("http://localhost:{port}/hops/0")),
+                    ),
+                    _ => ("404 Not Found", None),
+                };
+                let mut answer = format!("HTTP/1.0 {status}\r\nContent-Length: 5\r\n");
+                if let Some(l) = location {
+                    answer.push_str(&format!("Location: {l}\r\n"));
+                }
+                answer.push_str("Connection: close\r\n\r\nmoved");
+                let _ = s.write_all(answer.as_bytes()).await;
+                let _ = s.shutdown().await;
+            }
+        });
+        (port, server)
+    }
+
+    #[tokio::test]
+    async fn http_probe_follows_redirects_to_the_same_host_only() {
+        let (port, server) = redirect_server().await;
+        let timeout = Duration::from_secs(2);
+        let probe = |path: &str| {
+            let action: HTTPGetAction = serde_json::from_value(serde_json::json!({
+                "path": path, "port": port
+            }))
+            .unwrap_or_default();
+            async move { http_get(&action, &Container::default(), "127.0.0.1", timeout).await }
+        };
+        // Same-host redirects are followed; the final answer counts.
+        assert_eq!(probe("/hops/3").await, Ok(None));
+        assert_eq!(probe("/hops/9").await, Ok(None));
+        // Go's client gives up at the tenth redirect.
+        assert_eq!(
+            probe("/hops/10").await,
+            Err(format!(
+                "Get \"http://127.0.0.1:{port}/hops/0\": stopped after 10 redirects"
+            ))
+        );
+        assert_eq!(
+            probe("/loop").await,
+            Err(format!(
+                "Get \"http://127.0.0.1:{port}/loop\": stopped after 10 redirects"
+            ))
+        );
+        // A redirect to another host is not followed: success with a warning and the body.
+        assert_eq!(
+            probe("/away").await,
+            Ok(Some(
+                "Probe terminated redirects, Response body: moved".into()
+            ))
+        );
+        // A redirect that ends in an error status fails.
+        assert_eq!(
+            probe("/missing").await,
+            Err("HTTP probe failed with statuscode: 404".into())
+        );
+        server.abort();
     }
 
     /// A `grpc.health.v1.Health` server answering every Check with one status.

@@ -64,6 +64,17 @@ pub fn running(o: &ContainerObs) -> bool {
     o.status.state == cri::ContainerState::ContainerRunning as i32
 }
 
+/// A sidecar: an init container with `restartPolicy: Always` (KEP-753), which keeps running
+/// beside the main containers.
+pub fn is_sidecar(c: &Container) -> bool {
+    c.restart_policy.as_deref() == Some("Always")
+}
+
+/// Running and past its startup probe (if it has one).
+fn started(latest: Option<&ContainerObs>, health: &HashMap<String, Health>) -> bool {
+    latest.is_some_and(|l| running(l) && health.get(&l.id).is_none_or(|h| h.started))
+}
+
 fn time(nanos: i64) -> Value {
     Timestamp::from_nanosecond(nanos as i128)
         .map(|t| json!(Time(t)))
@@ -90,17 +101,24 @@ fn terminated(o: &ContainerObs) -> Value {
     json!({ "terminated": t })
 }
 
-/// One entry of `containerStatuses`/`initContainerStatuses`.
+/// One entry of `containerStatuses`/`initContainerStatuses`. A regular init container is
+/// ready once it exited with 0; the others when running, started and passing readiness.
 fn container_status(
     c: &Container,
+    regular_init: bool,
     obs: &[ContainerObs],
     health: &HashMap<String, Health>,
     waiting: Option<&Waiting>,
     default_waiting: &str,
 ) -> Value {
     let latest = obs.first();
-    let is_running = latest.is_some_and(running);
+    let is_started = started(latest, health);
     let probed = latest.and_then(|l| health.get(&l.id));
+    let ready = if regular_init {
+        latest.is_some_and(|l| exited(l) && l.status.exit_code == 0)
+    } else {
+        is_started && probed.is_none_or(|h| h.ready)
+    };
     let state = match (latest, waiting) {
         (Some(l), _) if running(l) => json!({"running": {"startedAt": time(l.status.started_at)}}),
         (_, Some(w)) => {
@@ -126,11 +144,11 @@ fn container_status(
         "name": c.name,
         "state": state,
         "lastState": last_state,
-        "ready": is_running && probed.is_none_or(|h| h.ready),
+        "ready": ready,
         "restartCount": latest.map_or(0, |l| l.attempt),
         "image": c.image.clone().unwrap_or_default(),
         "imageID": latest.map(|l| l.status.image_ref.clone()).unwrap_or_default(),
-        "started": is_running && probed.is_none_or(|h| h.started),
+        "started": is_started,
     });
     if let Some(l) = latest {
         s["containerID"] = json!(format!("containerd://{}", l.id));
@@ -150,20 +168,35 @@ pub fn pod_status(
     let empty = Vec::new();
     let obs_of = |name: &str| observed.containers.get(name).unwrap_or(&empty);
     let init = spec.init_containers.clone().unwrap_or_default();
-    let init_done = |c: &Container| {
-        obs_of(&c.name)
-            .first()
-            .is_some_and(|o| exited(o) && o.status.exit_code == 0)
-    };
-    let initialized = init.iter().all(init_done);
-    let restart_policy = spec.restart_policy.as_deref().unwrap_or("Always");
     let health = &observed.health;
+    // A regular init container is done when it exited with 0, a sidecar once it started.
+    let init_done = |c: &Container| {
+        let latest = obs_of(&c.name).first();
+        if is_sidecar(c) {
+            started(latest, health)
+        } else {
+            latest.is_some_and(|o| exited(o) && o.status.exit_code == 0)
+        }
+    };
+    // Once a main container ran in this sandbox the pod stays initialized, even while a
+    // sidecar restarts (upstream's `HasAnyRegularContainerStarted`).
+    let main_started = main_started(&spec.containers, observed);
+    let initialized = main_started || init.iter().all(init_done);
+    let restart_policy = spec.restart_policy.as_deref().unwrap_or("Always");
 
     let init_statuses: Vec<Value> = init
         .iter()
         .map(|c| {
             let obs = obs_of(&c.name);
-            container_status(c, obs, health, waiting.get(&c.name), "PodInitializing")
+            let regular = !is_sidecar(c);
+            container_status(
+                c,
+                regular,
+                obs,
+                health,
+                waiting.get(&c.name),
+                "PodInitializing",
+            )
         })
         .collect();
     let default_waiting = if initialized {
@@ -176,22 +209,34 @@ pub fn pod_status(
         .iter()
         .map(|c| {
             let obs = obs_of(&c.name);
-            container_status(c, obs, health, waiting.get(&c.name), default_waiting)
+            container_status(c, false, obs, health, waiting.get(&c.name), default_waiting)
         })
         .collect();
 
+    // Sidecars restart whatever the pod's policy: only a regular init container fails a pod.
     let init_failed = restart_policy == "Never"
-        && init.iter().any(|c| {
+        && !main_started
+        && init.iter().filter(|c| !is_sidecar(c)).any(|c| {
             obs_of(&c.name)
                 .first()
                 .is_some_and(|o| exited(o) && o.status.exit_code != 0)
         });
+    // Running sidecars keep the pod Running; their exits never decide the phase.
+    let sidecars_running = init
+        .iter()
+        .filter(|c| is_sidecar(c) && obs_of(&c.name).first().is_some_and(running))
+        .count();
     let phase = if observed.failure.is_some() || init_failed {
         "Failed"
     } else if !initialized {
         "Pending"
     } else {
-        phase(&spec.containers, &statuses, restart_policy)
+        phase(
+            &spec.containers,
+            &statuses,
+            restart_policy,
+            sidecars_running,
+        )
     };
 
     let ready_names = |list: &[Value]| -> Vec<String> {
@@ -200,12 +245,23 @@ pub fn pod_status(
             .filter_map(|s| s["name"].as_str().map(String::from))
             .collect()
     };
-    let unready = ready_names(&statuses);
-    let incomplete: Vec<String> = init
+    // Sidecars count for readiness (upstream's `GenerateContainersReadyCondition`).
+    let sidecar_statuses: Vec<Value> = init
         .iter()
-        .filter(|c| !init_done(c))
-        .map(|c| c.name.clone())
+        .zip(&init_statuses)
+        .filter(|(c, _)| is_sidecar(c))
+        .map(|(_, s)| s.clone())
         .collect();
+    let mut unready = ready_names(&sidecar_statuses);
+    unready.extend(ready_names(&statuses));
+    let incomplete: Vec<String> = if main_started {
+        Vec::new()
+    } else {
+        init.iter()
+            .filter(|c| !init_done(c))
+            .map(|c| c.name.clone())
+            .collect()
+    };
     let sandbox_ready = observed.sandbox.as_ref().is_some_and(|s| s.ready);
     let terminal = phase == "Succeeded" || phase == "Failed";
     let (ready, ready_reason, ready_message) = if terminal {
@@ -226,10 +282,10 @@ pub fn pod_status(
         (
             "Initialized",
             incomplete.is_empty(),
-            if incomplete.is_empty() {
-                ""
-            } else {
-                "ContainersNotInitialized"
+            match (incomplete.is_empty(), phase) {
+                (true, "Succeeded") => "PodCompleted",
+                (true, _) => "",
+                (false, _) => "ContainersNotInitialized",
             },
             if incomplete.is_empty() {
                 String::new()
@@ -298,9 +354,24 @@ pub fn pod_status(
     status
 }
 
-/// Upstream's `getPhase` for initialized pods.
-fn phase(containers: &[Container], statuses: &[Value], restart_policy: &str) -> &'static str {
-    let (mut running, mut waiting, mut stopped, mut succeeded) = (0, 0, 0, 0);
+/// Whether a main container has run in the pod's current sandbox.
+pub fn main_started(containers: &[Container], observed: &Observed) -> bool {
+    containers.iter().any(|c| {
+        observed
+            .containers
+            .get(&c.name)
+            .is_some_and(|o| !o.is_empty())
+    })
+}
+
+/// Upstream's `getPhase` for initialized pods; running sidecars count as running containers.
+fn phase(
+    containers: &[Container],
+    statuses: &[Value],
+    restart_policy: &str,
+    sidecars_running: usize,
+) -> &'static str {
+    let (mut running, mut waiting, mut stopped, mut succeeded) = (sidecars_running, 0, 0, 0);
     for s in statuses {
         let state = &s["state"];
         if state.get("running").is_some() {
@@ -375,6 +446,93 @@ mod tests {
         assert_eq!(qos_class(&[container(b)], &[]), "Burstable");
     }
 
+    fn instance(id: &str, state: cri::ContainerState, exit_code: i32) -> Vec<ContainerObs> {
+        vec![ContainerObs {
+            id: id.into(),
+            attempt: 0,
+            status: cri::ContainerStatus {
+                state: state as i32,
+                exit_code,
+                ..Default::default()
+            },
+        }]
+    }
+
+    fn condition(status: &Value, kind: &str) -> (String, String) {
+        let c = status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == json!(kind))
+            .cloned()
+            .unwrap_or_default();
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        (text(&c["status"]), text(&c["message"]))
+    }
+
+    #[test]
+    fn sidecars_count_for_readiness_and_not_for_the_phase() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p"},
+            "spec": {
+                "restartPolicy": "Never",
+                "initContainers": [
+                    {"name": "init"},
+                    {"name": "side", "restartPolicy": "Always"},
+                ],
+                "containers": [{"name": "main"}],
+            }
+        }))
+        .unwrap_or_default();
+        use cri::ContainerState::{ContainerExited, ContainerRunning};
+        let mut observed = Observed::default();
+        observed
+            .containers
+            .insert("init".into(), instance("i", ContainerExited, 0));
+        observed
+            .containers
+            .insert("side".into(), instance("s", ContainerRunning, 0));
+        let not_ready = Health {
+            started: true,
+            ready: false,
+            failed: None,
+        };
+        observed.health.insert("s".into(), not_ready);
+        let waiting = HashMap::new();
+
+        // Initialized once the sidecar started; its readiness holds the pod back.
+        let status = pod_status(&pod, &observed, &waiting, "10.0.0.1");
+        assert_eq!(status["phase"], json!("Pending"));
+        assert_eq!(condition(&status, "Initialized").0, "True");
+        let ready = condition(&status, "Ready");
+        assert_eq!(ready.1, "containers with unready status: [side main]");
+        let init = &status["initContainerStatuses"];
+        assert_eq!(init[0]["ready"], json!(true), "{init}");
+        assert_eq!(
+            (&init[1]["started"], &init[1]["ready"]),
+            (&json!(true), &json!(false))
+        );
+
+        // The main container finished, the sidecar still runs: not done yet.
+        observed
+            .containers
+            .insert("main".into(), instance("m", ContainerExited, 0));
+        let status = pod_status(&pod, &observed, &waiting, "10.0.0.1");
+        assert_eq!(status["phase"], json!("Running"));
+
+        // The sidecar was stopped (exit 143): its exit code does not count.
+        observed
+            .containers
+            .insert("side".into(), instance("s", ContainerExited, 143));
+        let status = pod_status(&pod, &observed, &waiting, "10.0.0.1");
+        assert_eq!(status["phase"], json!("Succeeded"));
+        assert_eq!(
+            condition(&status, "Initialized"),
+            ("True".into(), String::new())
+        );
+        assert_eq!(condition(&status, "Ready").0, "False");
+    }
+
     #[test]
     fn phases_follow_restart_policy() {
         let c = [container(json!({}))];
@@ -385,11 +543,19 @@ mod tests {
             json!({"state": {"waiting": {"reason": "ContainerCreating"}}, "lastState": {}});
         let backoff = json!({"state": {"waiting": {"reason": "CrashLoopBackOff"}},
                              "lastState": {"terminated": {"exitCode": 1}}});
-        assert_eq!(phase(&c, &[running], "Always"), "Running");
-        assert_eq!(phase(&c, &[creating], "Always"), "Pending");
-        assert_eq!(phase(&c, &[backoff], "Always"), "Running");
-        assert_eq!(phase(&c, std::slice::from_ref(&failed), "Never"), "Failed");
-        assert_eq!(phase(&c, &[failed], "OnFailure"), "Running");
-        assert_eq!(phase(&c, &[ok], "Never"), "Succeeded");
+        assert_eq!(phase(&c, &[running], "Always", 0), "Running");
+        assert_eq!(phase(&c, &[creating], "Always", 0), "Pending");
+        assert_eq!(phase(&c, &[backoff], "Always", 0), "Running");
+        assert_eq!(
+            phase(&c, std::slice::from_ref(&failed), "Never", 0),
+            "Failed"
+        );
+        assert_eq!(
+            phase(&c, std::slice::from_ref(&failed), "OnFailure", 0),
+            "Running"
+        );
+        // A finished main container with a sidecar still running: not done until it stops.
+        assert_eq!(phase(&c, std::slice::from_ref(&ok), "Never", 1), "Running");
+        assert_eq!(phase(&c, &[ok], "Never", 0), "Succeeded");
     }
 }

@@ -135,7 +135,8 @@ impl PodWorker {
     }
 
     /// Kills one container instance as upstream does: a `Killing` event, the preStop hook
-    /// (within the grace period), then the stop signal with what is left of the grace period.
+    /// (within the grace period), then (once every container in `after` has stopped, while
+    /// grace is left) the stop signal with what is left of the grace period.
     async fn kill_container(
         &self,
         id: &str,
@@ -143,6 +144,7 @@ impl PodWorker {
         grace: i64,
         message: String,
         pod_ip: &str,
+        after: Vec<watch::Receiver<bool>>,
     ) -> Result<()> {
         self.event(Some(name), false, "Killing", message);
         let started = Instant::now();
@@ -159,11 +161,69 @@ impl PodWorker {
                 self.event(Some(name), true, "FailedPreStopHook", e);
             }
         }
+        let limit = Duration::from_secs(grace.max(0) as u64).saturating_sub(started.elapsed());
+        let turn = futures::future::join_all(after.into_iter().map(|mut rx| async move {
+            // A closed channel means the other kill is over, too.
+            let _ = rx.wait_for(|stopped| *stopped).await;
+        }));
+        let _ = tokio::time::timeout(limit, turn).await;
         let left = grace - started.elapsed().as_secs() as i64;
         self.ctx
             .cri
             .stop_container(id, left.max(MIN_GRACE_SECONDS))
             .await
+    }
+
+    /// Position of a sidecar among the pod's sidecars; `None` for other containers.
+    fn sidecar_rank(&self, name: &str) -> Option<usize> {
+        let spec = self.pod.spec.as_ref()?;
+        spec.init_containers
+            .iter()
+            .flatten()
+            .filter(|c| status::is_sidecar(c))
+            .position(|c| c.name == name)
+    }
+
+    /// Kills running container instances (`(id, name)`) in upstream's order: the main
+    /// containers together, then the sidecars one after another in reverse order, all within
+    /// one grace period (preStop hooks start at once).
+    async fn kill_in_order(
+        &self,
+        running: &[(String, String)],
+        grace: i64,
+        pod_ip: &str,
+    ) -> Result<()> {
+        let ranks: Vec<Option<usize>> = running
+            .iter()
+            .map(|(_, name)| self.sidecar_rank(name))
+            .collect();
+        // Main containers (no rank) stop before sidecars; a later sidecar before an earlier.
+        let stops_before = |a: Option<usize>, b: Option<usize>| match (a, b) {
+            (None, Some(_)) => true,
+            (Some(a), Some(b)) => a > b,
+            _ => false,
+        };
+        let (stopped, watchers): (Vec<_>, Vec<_>) =
+            running.iter().map(|_| watch::channel(false)).unzip();
+        let kills = running.iter().enumerate().map(|(i, (id, name))| {
+            let after: Vec<watch::Receiver<bool>> = (0..running.len())
+                .filter(|&j| stops_before(ranks[j], ranks[i]))
+                .map(|j| watchers[j].clone())
+                .collect();
+            let done = &stopped[i];
+            async move {
+                let message = format!("Stopping container {name}");
+                let r = self
+                    .kill_container(id, name, grace, message, pod_ip, after)
+                    .await;
+                let _ = done.send(true);
+                r
+            }
+        });
+        for r in futures::future::join_all(kills).await {
+            r?;
+        }
+        Ok(())
     }
 
     /// Starts probes for newly running instances and stops those of instances that are gone.
@@ -178,7 +238,12 @@ impl PodWorker {
             .unwrap_or_default();
         let mut live = HashSet::new();
         let mut pod: Option<Arc<Pod>> = None;
-        for c in &spec.containers {
+        let sidecars = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .filter(|c| status::is_sidecar(c));
+        for c in spec.containers.iter().chain(sidecars) {
             if !probes::has_probes(c) {
                 continue;
             }
@@ -247,13 +312,19 @@ impl PodWorker {
             let grace = probe
                 .and_then(|p| p.termination_grace_period_seconds)
                 .unwrap_or_else(|| self.spec_grace());
-            let mut message = format!("Container {name} failed {} probe", kind.lower());
-            if restart {
-                message.push_str(", will be restarted");
-            }
+            let message = if self.sidecar_rank(name).is_some() {
+                format!("Init container {name} failed {} probe", kind.lower())
+            } else if restart {
+                format!(
+                    "Container {name} failed {} probe, will be restarted",
+                    kind.lower()
+                )
+            } else {
+                format!("Container {name} failed {} probe", kind.lower())
+            };
             tracing::info!(pod = %self.name(), container = %name, probe = kind.lower(), "killing an unhealthy container");
             if let Err(e) = self
-                .kill_container(&id, name, grace, message, &pod_ip)
+                .kill_container(&id, name, grace, message, &pod_ip, Vec::new())
                 .await
             {
                 tracing::warn!(pod = %self.name(), container = %name, error = %e, "killing an unhealthy container");
@@ -291,22 +362,17 @@ impl PodWorker {
             .as_ref()
             .map(|s| s.ip.clone())
             .unwrap_or_default();
-        let grace = self.spec_grace();
-        let kills = observed
+        let running: Vec<(String, String)> = observed
             .containers
             .iter()
             .filter_map(|(name, list)| {
                 list.first()
                     .filter(|l| status::running(l))
-                    .map(|l| (name, l))
+                    .map(|l| (l.id.clone(), name.clone()))
             })
-            .map(|(name, l)| {
-                let message = format!("Stopping container {name}");
-                self.kill_container(&l.id, name, grace, message, &pod_ip)
-            });
-        for r in futures::future::join_all(kills).await {
-            r?;
-        }
+            .collect();
+        self.kill_in_order(&running, self.spec_grace(), &pod_ip)
+            .await?;
         self.probes.clear();
         self.waiting.clear();
         let mut observed = self.observe().await?;
@@ -393,31 +459,9 @@ impl PodWorker {
                 .restart_policy
                 .clone()
                 .unwrap_or_else(|| "Always".into());
-            let init_containers = spec.init_containers.clone().unwrap_or_default();
-            let mut initialized = true;
-            for c in &init_containers {
-                let obs = observed
-                    .containers
-                    .get(&c.name)
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[]);
-                let done = obs
-                    .first()
-                    .is_some_and(|o| status::exited(o) && o.status.exit_code == 0);
-                if done {
-                    continue;
-                }
-                // Init containers restart on failure unless the pod never restarts.
-                let policy = if restart_policy == "Never" {
-                    "Never"
-                } else {
-                    "OnFailure"
-                };
-                self.step_container(c, obs, policy, &observed).await;
-                initialized = false;
-                break;
-            }
-            if initialized {
+            if self.main_done(&spec.containers, &observed, &restart_policy) {
+                self.stop_sidecars(&observed).await?;
+            } else if self.step_init_containers(&observed, &restart_policy).await {
                 for c in &spec.containers {
                     let obs = observed
                         .containers
@@ -436,6 +480,105 @@ impl PodWorker {
             }
         }
         self.finish_sync(observed).await
+    }
+
+    /// Init containers in order: a regular one runs to completion before the next starts; a
+    /// sidecar only has to be started (running, past its startup probe) and is restarted
+    /// whenever it exits, whatever the pod's restart policy. Once a main container ran, regular
+    /// init containers are done for good and only the sidecars are kept running. True when
+    /// the main containers may run.
+    async fn step_init_containers(&mut self, observed: &Observed, restart_policy: &str) -> bool {
+        let Some(spec) = self.pod.spec.clone() else {
+            return false;
+        };
+        let main_started = status::main_started(&spec.containers, observed);
+        for c in spec.init_containers.iter().flatten() {
+            let obs = observed
+                .containers
+                .get(&c.name)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            if status::is_sidecar(c) {
+                let latest = obs.first().filter(|l| status::running(l));
+                let started = match latest {
+                    Some(l) => {
+                        c.startup_probe.is_none()
+                            || self.probes.get(&l.id).is_some_and(|p| p.health().started)
+                    }
+                    // Just started and nothing to wait for: the next one may start now.
+                    None => {
+                        self.step_container(c, obs, "Always", observed).await
+                            && c.startup_probe.is_none()
+                    }
+                };
+                if !started && !main_started {
+                    return false;
+                }
+                continue;
+            }
+            let done = obs
+                .first()
+                .is_some_and(|o| status::exited(o) && o.status.exit_code == 0);
+            if done || main_started {
+                continue;
+            }
+            // Init containers restart on failure unless the pod never restarts.
+            let policy = if restart_policy == "Never" {
+                "Never"
+            } else {
+                "OnFailure"
+            };
+            self.step_container(c, obs, policy, observed).await;
+            return false;
+        }
+        true
+    }
+
+    /// Whether every main container has finished and will not restart (restart policy
+    /// `Never`, or `OnFailure` after success): the pod is done, only its sidecars may still
+    /// run.
+    fn main_done(
+        &self,
+        containers: &[Container],
+        observed: &Observed,
+        restart_policy: &str,
+    ) -> bool {
+        restart_policy != "Always"
+            && !containers.is_empty()
+            && containers.iter().all(|c| {
+                observed
+                    .containers
+                    .get(&c.name)
+                    .and_then(|o| o.first())
+                    .is_some_and(|l| {
+                        status::exited(l) && (restart_policy == "Never" || l.status.exit_code == 0)
+                    })
+            })
+    }
+
+    /// Stops the running sidecars of a pod whose main containers are done, last first.
+    async fn stop_sidecars(&mut self, observed: &Observed) -> Result<()> {
+        let running: Vec<(String, String)> = observed
+            .containers
+            .iter()
+            .filter(|(name, _)| self.sidecar_rank(name).is_some())
+            .filter_map(|(name, list)| {
+                list.first()
+                    .filter(|l| status::running(l))
+                    .map(|l| (l.id.clone(), name.clone()))
+            })
+            .collect();
+        if running.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(pod = %self.name(), "main containers done; stopping the sidecars");
+        let pod_ip = observed
+            .sandbox
+            .as_ref()
+            .map(|s| s.ip.clone())
+            .unwrap_or_default();
+        self.kill_in_order(&running, self.spec_grace(), &pod_ip)
+            .await
     }
 
     /// Writes the status of what was observed; a finished pod's sandbox is stopped.
@@ -529,14 +672,15 @@ impl PodWorker {
         Ok(())
     }
 
-    /// Decides what a container needs and does it, recording why it waits if it does.
+    /// Decides what a container needs and does it, recording why it waits if it does; true
+    /// if it started a new instance.
     async fn step_container(
         &mut self,
         c: &Container,
         obs: &[ContainerObs],
         restart_policy: &str,
         observed: &Observed,
-    ) {
+    ) -> bool {
         let step = self.decide(c, obs, restart_policy);
         let previous = self.waiting.remove(&c.name).map(|w| w.reason);
         match step {
@@ -573,7 +717,7 @@ impl PodWorker {
                         self.event(Some(&c.name), true, "Failed", format!("Error: {what}"));
                     }
                     self.waiting.insert(c.name.clone(), w);
-                    return;
+                    return false;
                 }
                 // Keep the instance before this one (for `logs --previous`), drop older ones.
                 for old in obs.iter().skip(1) {
@@ -581,8 +725,10 @@ impl PodWorker {
                         tracing::warn!(container = %old.id, error = %e, "removing an old container");
                     }
                 }
+                return true;
             }
         }
+        false
     }
 
     fn decide(&mut self, c: &Container, obs: &[ContainerObs], restart_policy: &str) -> Step {
@@ -711,6 +857,7 @@ impl PodWorker {
                         grace,
                         "FailedPostStartHook".into(),
                         &sandbox.ip,
+                        Vec::new(),
                     )
                     .await;
                 if let Err(k) = killed {
@@ -884,26 +1031,15 @@ impl PodWorker {
             .as_ref()
             .and_then(|s| s.pod_ip.clone())
             .unwrap_or_default();
-        let this = &*self;
-        let kills = containers
-            .iter()
+        let running: Vec<(String, String)> = containers
+            .into_iter()
             .filter(|c| c.state == cri::ContainerState::ContainerRunning as i32)
             .map(|c| {
-                let name = c
-                    .metadata
-                    .as_ref()
-                    .map(|m| m.name.clone())
-                    .unwrap_or_default();
-                let message = format!("Stopping container {name}");
-                let pod_ip = &pod_ip;
-                async move {
-                    this.kill_container(&c.id, &name, grace, message, pod_ip)
-                        .await
-                }
-            });
-        for r in futures::future::join_all(kills).await {
-            r?;
-        }
+                let name = c.metadata.map(|m| m.name).unwrap_or_default();
+                (c.id, name)
+            })
+            .collect();
+        self.kill_in_order(&running, grace, &pod_ip).await?;
         for s in cri.list_sandboxes(Some(&self.uid)).await? {
             cri.remove_sandbox(&s.id).await?;
         }

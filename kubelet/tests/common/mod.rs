@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use k8s_openapi::api::core::v1::{ContainerStatus, Event, Node, Pod};
 use kube::api::PostParams;
 use kube::Api;
 use meso_tests::{is_ci, MesoServer};
@@ -320,4 +320,21 @@ impl TestNode {
             .map(|e| (e.reason.unwrap_or_default(), e.message.unwrap_or_default()))
             .collect())
     }
+}
+
+/// The status of a regular container of the pod.
+pub fn status_of(pod: &Pod, container: &str) -> Option<ContainerStatus> {
+    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+    statuses.iter().find(|c| c.name == container).cloned()
+}
+
+/// The status of an init container (or sidecar) of the pod.
+pub fn init_status_of(pod: &Pod, container: &str) -> Option<ContainerStatus> {
+    let statuses = pod.status.as_ref()?.init_container_statuses.as_ref()?;
+    statuses.iter().find(|c| c.name == container).cloned()
+}
+
+/// Writes `text` to a file of a test (a mark a probe or container looks for).
+pub fn touch(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
