@@ -298,4 +298,25 @@ mod tests {
         assert!(!c.enabled("job-controller"));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
     }
+
+    #[test]
+    fn eviction_flags() {
+        let c = <Config as clap::Parser>::parse_from([
+            "meso-controller-manager",
+            "--node-eviction-rate=0.5",
+            "--secondary-node-eviction-rate=0",
+            "--unhealthy-zone-threshold=0.3",
+            "--large-cluster-size-threshold=3",
+        ]);
+        assert_eq!(
+            c.eviction,
+            EvictionRates {
+                node_eviction_rate: 0.5,
+                secondary_node_eviction_rate: 0.0,
+                unhealthy_zone_threshold: 0.3,
+                large_cluster_size_threshold: 3,
+            }
+        );
+        assert_eq!(Config::default().eviction.node_eviction_rate, 0.1);
+    }
 }
