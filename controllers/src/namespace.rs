@@ -9,7 +9,8 @@
 //! progress in the namespace's status conditions, and once nothing is left removes
 //! `kubernetes` through `PUT namespaces/{name}/finalize`, after which the API server deletes
 //! the namespace. Content still terminating gracefully (pods) or held by finalizers makes it
-//! look again after an estimate, as upstream.
+//! look again after an estimate, as upstream. Unlike upstream (which waits 5 s for other API
+//! servers of an HA control plane to see the deletion), the first pass starts at once.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use kube::core::{ApiResource, DynamicObject};
 use kube::runtime::controller::{Action, Controller};
 use kube::ResourceExt;
 
-use crate::scaffold::{run_controller, Context, Error, Result};
+use crate::scaffold::{run_controller_with_backoff, Context, Error, Result};
 use crate::util;
 
 pub const NAME: &str = "namespace-controller";
@@ -31,6 +32,8 @@ pub const NAME: &str = "namespace-controller";
 pub const FINALIZER: &str = "kubernetes";
 /// How long to wait for content held by finalizers (upstream's `finalizerEstimateSeconds`).
 const FINALIZER_ESTIMATE_SECONDS: i64 = 15;
+/// The bound of the error backoff.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// The condition types this controller maintains, in upstream's order, with the reason and
 /// message each has when all is well.
@@ -65,7 +68,10 @@ const CONDITIONS: &[(&str, &str, &str)] = &[
 pub fn controller(ctx: &Arc<Context>) -> BoxFuture<'static, ()> {
     let namespaces = ctx.informers.get::<Namespace>();
     let c = Controller::for_shared_stream(namespaces.subscribe(), namespaces.store());
-    run_controller(NAME, c, ctx.clone(), reconcile)
+    // A namespace being deleted is retried at least every minute (upstream's
+    // `nsControllerRateLimiter`).
+    let max = ctx.config.max_error_backoff.min(MAX_BACKOFF);
+    run_controller_with_backoff(NAME, c, ctx.clone(), reconcile, max)
 }
 
 async fn reconcile(cached: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action> {
