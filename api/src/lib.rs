@@ -20,7 +20,6 @@ pub mod field_validation;
 pub mod limitrange;
 pub mod meta;
 pub mod metrics;
-pub mod namespace_lifecycle;
 pub mod openapi;
 pub mod openapi_proto;
 

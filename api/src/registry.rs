@@ -12,6 +12,9 @@ use crate::selectors::{FieldSelector, LabelSelector};
 use crate::service_alloc::ServiceRanges;
 use crate::strategy::Strategy;
 
+/// The namespaces that may not be deleted (upstream's immortal namespaces).
+const IMMORTAL_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
+
 /// The resource a request addresses, with its strategy and namespace.
 #[derive(Debug, Clone)]
 pub struct ResourceCtx {
@@ -304,31 +307,49 @@ impl Registry {
         }
     }
 
-    /// Checks that `ns` exists (and, for creates, is not terminating).
-    pub fn check_namespace(&self, ns: &str, for_create: bool) -> ApiResult<()> {
+    /// Admits a create into `ns` as upstream's NamespaceLifecycle admission does: the
+    /// namespace must exist and must not be terminating. `name` is the object's name (or its
+    /// generateName) for the error message.
+    pub fn check_namespace_for_create(
+        &self,
+        ctx: &ResourceCtx,
+        ns: &str,
+        name: &str,
+    ) -> ApiResult<()> {
         let kv = self.store.get(&format!("/registry/core/namespaces/{ns}"))?;
         let Some(kv) = kv else {
             return Err(ApiError::not_found("", "namespaces", ns));
         };
-        if for_create {
-            let obj: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
-            let terminating = obj
-                .get("metadata")
-                .and_then(|m| m.get("deletionTimestamp"))
-                .is_some()
-                || obj
-                    .get("status")
-                    .and_then(|s| s.get("phase"))
-                    .and_then(Value::as_str)
-                    == Some("Terminating");
-            if terminating {
-                return Err(ApiError::forbidden(
-                    "",
-                    "",
-                    "",
-                    format!("unable to create new content in namespace {ns} because it is being terminated"),
-                ));
+        let obj: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
+        let terminating = obj
+            .get("metadata")
+            .and_then(|m| m.get("deletionTimestamp"))
+            .is_some()
+            || obj
+                .get("status")
+                .and_then(|s| s.get("phase"))
+                .and_then(Value::as_str)
+                == Some("Terminating");
+        if terminating {
+            let name = if name.is_empty() { "Unknown" } else { name };
+            let resource = crate::errors::qualified(ctx.group(), ctx.resource());
+            let mut err = ApiError::forbidden(
+                ctx.group(),
+                ctx.resource(),
+                name,
+                format!("{resource} {name:?} is forbidden: unable to create new content in namespace {ns} because it is being terminated"),
+            );
+            if let Some(Value::Object(d)) = err.details.as_mut() {
+                d.insert(
+                    "causes".into(),
+                    json!([{
+                        "reason": "NamespaceTerminating",
+                        "message": format!("namespace {ns} is being terminated"),
+                        "field": "metadata.namespace",
+                    }]),
+                );
             }
+            return Err(err);
         }
         Ok(())
     }
@@ -471,6 +492,7 @@ impl Registry {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
+        let requested_name = name.clone();
         let name = if name.is_empty() && !generate.is_empty() {
             let n = format!("{generate}{}", meta::name_suffix());
             m.insert("name".into(), json!(n));
@@ -500,13 +522,19 @@ impl Registry {
                 &meta::now_rfc3339(),
             );
         }
+        // NamespaceLifecycle comes first among the admission plugins, before validation.
+        if let Some(ns) = ctx.namespace.as_deref().filter(|_| ctx.info.namespaced()) {
+            let shown = if requested_name.is_empty() {
+                &generate
+            } else {
+                &requested_name
+            };
+            self.check_namespace_for_create(ctx, ns, shown)?;
+        }
         crate::admission::admit_create(&self.store, ctx, &mut obj)?;
         ctx.strategy.prepare_for_create(&mut obj);
         crate::admission::finish(ctx, &mut obj);
         self.validate(ctx, &obj, None, &name, true)?;
-        if let Some(ns) = ctx.namespace.as_deref().filter(|_| ctx.info.namespaced()) {
-            self.check_namespace(ns, true)?;
-        }
         let key = ctx.key(&name);
         if self.store.get(&key)?.is_some() {
             return Err(ApiError::already_exists(ctx.group(), ctx.resource(), &name));
@@ -712,6 +740,18 @@ impl Registry {
         name: &str,
         opts: &DeleteOptions,
     ) -> ApiResult<(Value, bool)> {
+        if ctx.info.group.is_empty()
+            && ctx.info.plural == "namespaces"
+            && IMMORTAL_NAMESPACES.contains(&name)
+        {
+            // Upstream's NamespaceLifecycle admission.
+            return Err(ApiError::forbidden(
+                "",
+                "namespaces",
+                name,
+                format!("namespaces {name:?} is forbidden: this namespace may not be deleted"),
+            ));
+        }
         let key = ctx.key(name);
         for _ in 0..64 {
             let Some(kv) = self.store.get(&key)? else {
@@ -797,7 +837,13 @@ impl Registry {
                     }
                     if is_namespace {
                         if let Some(o) = next.as_object_mut() {
-                            o.insert("status".into(), json!({"phase": "Terminating"}));
+                            let status = o.entry("status").or_insert_with(|| json!({}));
+                            match status.as_object_mut() {
+                                Some(st) => {
+                                    st.insert("phase".into(), json!("Terminating"));
+                                }
+                                None => *status = json!({"phase": "Terminating"}),
+                            }
                         }
                         changed = changed || !already_deleting;
                         if next

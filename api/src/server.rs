@@ -723,7 +723,6 @@ impl ApiServer {
         let app = router(self.state.clone());
         let shutdown = self.state.shutdown.clone();
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        tokio::spawn(crate::namespace_lifecycle::run(self.state.clone()));
         self.state.ready.store(true, Ordering::SeqCst);
         tracing::info!(addr = %self.addr, kubeconfig = %self.kubeconfig.display(), "serving");
         loop {

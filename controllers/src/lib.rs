@@ -18,6 +18,7 @@ pub mod history;
 pub mod informer;
 pub mod job;
 pub mod metrics;
+pub mod namespace;
 pub mod nodelifecycle;
 pub mod podgc;
 pub mod replicaset;
@@ -59,6 +60,7 @@ pub const CONTROLLERS: &[&str] = &[
     "disruption-controller",
     "endpointslice-mirroring-controller",
     "resourcequota-controller",
+    "namespace-controller",
 ];
 
 /// Command-line flags (kube-controller-manager's names).
@@ -101,6 +103,8 @@ pub struct Config {
     /// How often the node lifecycle and taint eviction controllers look at every node.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub node_monitor_period: Duration,
+    #[command(flatten)]
+    pub eviction: EvictionRates,
     /// Terminated pods kept before the pod GC deletes the oldest; `0` or less turns it off.
     #[arg(long, default_value_t = 12500, allow_hyphen_values = true)]
     pub terminated_pod_gc_threshold: i64,
@@ -114,6 +118,33 @@ pub struct Config {
     /// How often every ResourceQuota's usage is recomputed from scratch.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub resource_quota_sync_period: Duration,
+}
+
+/// How fast unhealthy nodes get the `NoExecute` taints that evict their pods, per zone
+/// (zone: the node's `topology.kubernetes.io/region` and `zone` labels), as
+/// kube-controller-manager's flags of the same names.
+#[derive(clap::Args, Debug, Clone, Copy, PartialEq)]
+pub struct EvictionRates {
+    /// Nodes per second tainted for eviction in a healthy zone (and in a fully disrupted
+    /// zone while another zone is healthy).
+    #[arg(long, default_value_t = 0.1, allow_hyphen_values = true)]
+    pub node_eviction_rate: f64,
+    /// Nodes per second tainted for eviction in an unhealthy zone of a large cluster (in a
+    /// small cluster an unhealthy zone taints none).
+    #[arg(long, default_value_t = 0.01, allow_hyphen_values = true)]
+    pub secondary_node_eviction_rate: f64,
+    /// The share of not-Ready nodes (at least 3) from which a zone counts as unhealthy.
+    #[arg(long, default_value_t = 0.55, allow_hyphen_values = true)]
+    pub unhealthy_zone_threshold: f64,
+    /// A zone with more nodes than this uses the secondary rate when unhealthy.
+    #[arg(long, default_value_t = 50, allow_hyphen_values = true)]
+    pub large_cluster_size_threshold: i32,
+}
+
+impl Default for EvictionRates {
+    fn default() -> Self {
+        Config::default().eviction
+    }
 }
 
 impl Default for Config {
@@ -234,5 +265,26 @@ mod tests {
         c.controllers = vec!["cronjob-controller".into()];
         assert!(!c.enabled("job-controller"));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn eviction_flags() {
+        let c = <Config as clap::Parser>::parse_from([
+            "meso-controller-manager",
+            "--node-eviction-rate=0.5",
+            "--secondary-node-eviction-rate=0",
+            "--unhealthy-zone-threshold=0.3",
+            "--large-cluster-size-threshold=3",
+        ]);
+        assert_eq!(
+            c.eviction,
+            EvictionRates {
+                node_eviction_rate: 0.5,
+                secondary_node_eviction_rate: 0.0,
+                unhealthy_zone_threshold: 0.3,
+                large_cluster_size_threshold: 3,
+            }
+        );
+        assert_eq!(Config::default().eviction.node_eviction_rate, 0.1);
     }
 }

@@ -10,13 +10,23 @@
 //! `spec.unschedulable` give their `NoSchedule` taints. Pods on a node that stops being Ready
 //! are marked not ready.
 //!
+//! Adding a `NoExecute` taint, which evicts the node's pods, goes through a rate-limited
+//! queue per zone (the node's region and zone labels), as upstream's taint-based eviction:
+//! `--node-eviction-rate` nodes per second in a zone with Ready nodes;
+//! `--secondary-node-eviction-rate` when at least `--unhealthy-zone-threshold` of a zone's
+//! nodes (and at least 3) are not Ready and the zone has more than
+//! `--large-cluster-size-threshold` nodes, none in a smaller unhealthy zone; and when no node
+//! of any zone is Ready (most likely a control plane or network problem, not the nodes) no
+//! node is tainted and the NoExecute taints are removed until some node is Ready again.
+//! Removing a taint, and swapping not-ready for unreachable, is not rate-limited.
+//!
 //! The taint eviction controller deletes the pods on nodes with `NoExecute` taints they do
 //! not tolerate at once, and those tolerating them for `tolerationSeconds` once that time
 //! has passed since the taint was added.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -30,6 +40,7 @@ use serde_json::{json, Value};
 use crate::events::NORMAL;
 use crate::scaffold::{Context, Result};
 use crate::util;
+use crate::EvictionRates;
 
 const COMPONENT: &str = "node-controller";
 const TAINT_COMPONENT: &str = "taint-eviction-controller";
@@ -60,28 +71,515 @@ fn controller_taint(key: &str) -> bool {
         || PRESSURE_TAINTS.iter().any(|(_, k)| *k == key)
 }
 
+/// How often the zones' taint queues are served (upstream's `NodeEvictionPeriod`).
+const TAINTING_PERIOD: Duration = Duration::from_millis(100);
+/// Nodes with this label count in no zone's health.
+const LABEL_EXCLUDE_DISRUPTION: &str = "node.kubernetes.io/exclude-disruption";
+
+/// What the node lifecycle controller remembers between passes.
+#[derive(Default)]
+struct Lifecycle {
+    /// The Ready status each node had at the previous pass.
+    observed_ready: HashMap<String, String>,
+    /// Per zone, the nodes waiting for their NoExecute taint and the rate they get it at.
+    tainters: HashMap<String, ZoneTainter>,
+    disruption: Disruption,
+    /// Grace periods count from no earlier than this (set when leaving full disruption).
+    health_floor: Option<jiff::Timestamp>,
+}
+
 pub fn controller(ctx: &Arc<Context>) -> BoxFuture<'static, ()> {
     let nodes = ctx.informers.get::<Node>();
     let leases = ctx.informers.get::<Lease>();
     let pods = ctx.informers.get::<Pod>();
     let ctx = ctx.clone();
     async move {
-        let mut observed_ready: HashMap<String, String> = HashMap::new();
+        let mut lc = Lifecycle::default();
+        let rates = ctx.config.eviction;
+        let mut monitor_tick = tokio::time::interval(ctx.config.node_monitor_period);
+        monitor_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut taint_tick = tokio::time::interval(TAINTING_PERIOD);
+        taint_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            for node in nodes.store().state() {
-                if let Err(e) = monitor(&ctx, &node, &leases, &pods, &mut observed_ready).await {
-                    tracing::warn!(controller = COMPONENT, node = %node.name_any(), error = %e, "node health");
-                }
-            }
-            let names: HashSet<String> = nodes.store().state().iter().map(|n| n.name_any()).collect();
-            observed_ready.retain(|n, _| names.contains(n));
             tokio::select! {
                 _ = ctx.shutdown.cancelled() => return,
-                _ = tokio::time::sleep(ctx.config.node_monitor_period) => {}
+                _ = monitor_tick.tick() => {
+                    let all = nodes.store().state();
+                    let mut zones: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
+                    for node in &all {
+                        let zone = zone_key(node);
+                        lc.tainters
+                            .entry(zone.clone())
+                            .or_insert_with(|| ZoneTainter::new(rates.node_eviction_rate));
+                        let ready = match monitor(&ctx, node, &leases, &pods, &mut lc).await {
+                            Ok(r) => r,
+                            Err(e) => {
+                                tracing::warn!(controller = COMPONENT, node = %node.name_any(), error = %e, "node health");
+                                condition(node, "Ready").map(|c| c.status.clone())
+                            }
+                        };
+                        let excluded = node.labels().contains_key(LABEL_EXCLUDE_DISRUPTION);
+                        if !excluded {
+                            zones.entry(zone).or_default().push(ready);
+                        }
+                    }
+                    let names: HashSet<String> = all.iter().map(|n| n.name_any()).collect();
+                    lc.observed_ready.retain(|n, _| names.contains(n));
+                    for t in lc.tainters.values_mut() {
+                        t.retain(&names);
+                    }
+                    handle_disruption(&ctx, &mut lc, &zones, &all).await;
+                }
+                _ = taint_tick.tick() => tainting_pass(&ctx, &mut lc).await,
             }
         }
     }
     .boxed()
+}
+
+/// Applies the zones' new states (upstream's `handleDisruption`).
+async fn handle_disruption(
+    ctx: &Context,
+    lc: &mut Lifecycle,
+    zones: &BTreeMap<String, Vec<Option<String>>>,
+    nodes: &[Arc<Node>],
+) {
+    let rates = ctx.config.eviction;
+    let decision = lc.disruption.observe(zones, &rates);
+    if decision.untaint_all {
+        tracing::info!(
+            controller = COMPONENT,
+            "every node is not ready: entering master disruption mode, no evictions"
+        );
+        for node in nodes {
+            for t in lc.tainters.values_mut() {
+                t.remove(&node.name_any());
+            }
+            if let Err(e) = set_no_execute(ctx, &node.name_any(), None).await {
+                tracing::warn!(controller = COMPONENT, node = %node.name_any(), error = %e, "removing NoExecute taints");
+            }
+        }
+    }
+    if decision.reset_health {
+        tracing::info!(
+            controller = COMPONENT,
+            "some nodes are ready: leaving master disruption mode"
+        );
+        lc.health_floor = Some(jiff::Timestamp::now());
+    }
+    for (zone, rate) in decision.rates {
+        tracing::info!(controller = COMPONENT, zone = %zone.replace('\0', ""), rate, "zone eviction rate");
+        lc.tainters
+            .entry(zone)
+            .or_insert_with(|| ZoneTainter::new(rates.node_eviction_rate))
+            .swap_rate(rate, Instant::now());
+    }
+}
+
+/// Gives the nodes whose turn has come in their zone's queue the NoExecute taint of their
+/// Ready status (upstream's `doNoExecuteTaintingPass`).
+async fn tainting_pass(ctx: &Context, lc: &mut Lifecycle) {
+    let now = Instant::now();
+    let due: Vec<(String, String)> = lc
+        .tainters
+        .iter_mut()
+        .flat_map(|(zone, t)| {
+            t.take_due(now)
+                .into_iter()
+                .map(|n| (zone.clone(), n))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for (zone, node) in due {
+        let done = match taint_for_eviction(ctx, &node).await {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::warn!(controller = COMPONENT, node = %node, error = %e, "tainting node");
+                false
+            }
+        };
+        if !done {
+            if let Some(t) = lc.tainters.get_mut(&zone) {
+                t.retry(node);
+            }
+        }
+    }
+}
+
+/// Adds the NoExecute taint for `node`'s current Ready status (removing the other one);
+/// true when done or nothing is to be done.
+async fn taint_for_eviction(ctx: &Context, node: &str) -> Result<bool> {
+    let api: Api<Node> = Api::all(ctx.client.clone());
+    let Some(current) = util::absent_ok(api.get(node).await)? else {
+        return Ok(true);
+    };
+    let key = match condition(&current, "Ready").map(|c| c.status.as_str()) {
+        Some("False") => TAINT_NOT_READY,
+        Some("True") | None => return Ok(true),
+        Some(_) => TAINT_UNREACHABLE,
+    };
+    tracing::info!(
+        controller = COMPONENT,
+        node,
+        taint = key,
+        "tainting node for eviction"
+    );
+    set_no_execute_on(&api, &current, Some(key)).await
+}
+
+/// Sets the controller's NoExecute taint of `node` to `key` (none: removes both).
+async fn set_no_execute(ctx: &Context, node: &str, key: Option<&'static str>) -> Result<bool> {
+    let api: Api<Node> = Api::all(ctx.client.clone());
+    let Some(current) = util::absent_ok(api.get(node).await)? else {
+        return Ok(true);
+    };
+    set_no_execute_on(&api, &current, key).await
+}
+
+async fn set_no_execute_on(
+    api: &Api<Node>,
+    node: &Node,
+    key: Option<&'static str>,
+) -> Result<bool> {
+    let current: Vec<Taint> = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default();
+    let mut next: Vec<Taint> = current
+        .iter()
+        .filter(|t| !is_eviction_taint(t) || Some(t.key.as_str()) == key)
+        .cloned()
+        .collect();
+    if let Some(key) = key {
+        if !next.iter().any(|t| is_eviction_taint(t) && t.key == key) {
+            next.push(Taint {
+                key: key.into(),
+                effect: "NoExecute".into(),
+                time_added: Some(util::now()),
+                value: None,
+            });
+        }
+    }
+    if next == current {
+        return Ok(true);
+    }
+    patch_taints(api, node, &next).await
+}
+
+/// Writes `taints` to the node as it was read (409: someone else wrote first; false).
+async fn patch_taints(api: &Api<Node>, node: &Node, taints: &[Taint]) -> Result<bool> {
+    let taints = if taints.is_empty() {
+        Value::Null
+    } else {
+        serde_json::to_value(taints)?
+    };
+    let patch = json!({"metadata": {"resourceVersion": node.metadata.resource_version},
+        "spec": {"taints": taints}});
+    match api
+        .patch(
+            &node.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn is_eviction_taint(t: &Taint) -> bool {
+    t.effect == "NoExecute" && (t.key == TAINT_NOT_READY || t.key == TAINT_UNREACHABLE)
+}
+
+/// The zone of a node (upstream's `GetZoneKey`): region and zone from the topology labels
+/// (or their deprecated failure-domain forms); "" without either.
+pub fn zone_key(node: &Node) -> String {
+    let labels = node.labels();
+    let get = |k: &str, old: &str| {
+        labels
+            .get(k)
+            .or_else(|| labels.get(old))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let zone = get(
+        "topology.kubernetes.io/zone",
+        "failure-domain.beta.kubernetes.io/zone",
+    );
+    let region = get(
+        "topology.kubernetes.io/region",
+        "failure-domain.beta.kubernetes.io/region",
+    );
+    if region.is_empty() && zone.is_empty() {
+        return String::new();
+    }
+    format!("{region}:\0:{zone}")
+}
+
+/// A zone's health (upstream's `ZoneState`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZoneState {
+    /// Not looked at yet.
+    Initial,
+    Normal,
+    /// At least three nodes and `--unhealthy-zone-threshold` of them not Ready.
+    PartialDisruption,
+    /// No node Ready.
+    FullDisruption,
+}
+
+/// The number of not-Ready nodes and the state of a zone whose nodes have these Ready
+/// statuses (`None`: not reported) (upstream's `ComputeZoneState`).
+pub fn compute_zone_state(
+    ready: &[Option<String>],
+    unhealthy_threshold: f64,
+) -> (usize, ZoneState) {
+    let ready_nodes = ready
+        .iter()
+        .filter(|r| r.as_deref() == Some("True"))
+        .count();
+    let not_ready = ready.len() - ready_nodes;
+    let state = if ready_nodes == 0 && not_ready > 0 {
+        ZoneState::FullDisruption
+    } else if not_ready > 2 && not_ready as f64 / ready.len() as f64 >= unhealthy_threshold {
+        ZoneState::PartialDisruption
+    } else {
+        ZoneState::Normal
+    };
+    (not_ready, state)
+}
+
+/// The tainting rate (nodes per second) of a zone of `size` nodes in `state`: the
+/// secondary rate for an unhealthy zone of a large cluster, none for an unhealthy zone of a
+/// small one, else the normal rate (upstream's `setLimiterInZone` with `ReducedQPSFunc` and
+/// `HealthyQPSFunc`).
+pub fn zone_rate(state: ZoneState, size: usize, rates: &EvictionRates) -> f64 {
+    match state {
+        ZoneState::PartialDisruption => {
+            if size as i64 > i64::from(rates.large_cluster_size_threshold) {
+                rates.secondary_node_eviction_rate
+            } else {
+                0.0
+            }
+        }
+        ZoneState::Normal | ZoneState::FullDisruption | ZoneState::Initial => {
+            rates.node_eviction_rate
+        }
+    }
+}
+
+/// The zones' states from one pass to the next.
+#[derive(Default, Debug)]
+pub struct Disruption {
+    states: BTreeMap<String, ZoneState>,
+}
+
+/// What a change of zone states asks for.
+#[derive(Default, Debug, PartialEq)]
+pub struct DisruptionDecision {
+    /// New tainting rates, per zone.
+    pub rates: Vec<(String, f64)>,
+    /// Every zone is fully disrupted (the trouble is likely on the control plane's side):
+    /// every node loses its NoExecute taints and leaves the queues; nothing is tainted.
+    pub untaint_all: bool,
+    /// Leaving full disruption: every node's health is judged afresh.
+    pub reset_health: bool,
+}
+
+impl Disruption {
+    pub fn state(&self, zone: &str) -> Option<ZoneState> {
+        self.states.get(zone).copied()
+    }
+
+    /// Takes the Ready statuses of the nodes of every zone seen in a pass (upstream's
+    /// `handleDisruption`).
+    pub fn observe(
+        &mut self,
+        zones: &BTreeMap<String, Vec<Option<String>>>,
+        rates: &EvictionRates,
+    ) -> DisruptionDecision {
+        let mut decision = DisruptionDecision::default();
+        let mut new_states: BTreeMap<&str, ZoneState> = BTreeMap::new();
+        let mut all_are_full = true;
+        for (zone, ready) in zones {
+            let (_, state) = compute_zone_state(ready, rates.unhealthy_zone_threshold);
+            all_are_full &= state == ZoneState::FullDisruption;
+            new_states.insert(zone, state);
+            self.states
+                .entry(zone.clone())
+                .or_insert(ZoneState::Initial);
+        }
+        self.states.retain(|z, _| zones.contains_key(z));
+        let all_were_full = self
+            .states
+            .values()
+            .all(|s| *s == ZoneState::FullDisruption);
+        if all_are_full && all_were_full {
+            return decision;
+        }
+        if all_are_full {
+            for (zone, state) in self.states.iter_mut() {
+                decision.rates.push((zone.clone(), 0.0));
+                *state = ZoneState::FullDisruption;
+            }
+            decision.untaint_all = true;
+            return decision;
+        }
+        if all_were_full {
+            decision.reset_health = true;
+        }
+        for (zone, state) in self.states.iter_mut() {
+            let new = new_states
+                .get(zone.as_str())
+                .copied()
+                .unwrap_or(ZoneState::Normal);
+            if *state == new && !all_were_full {
+                continue;
+            }
+            let size = zones.get(zone).map_or(0, Vec::len);
+            decision
+                .rates
+                .push((zone.clone(), zone_rate(new, size, rates)));
+            *state = new;
+        }
+        decision
+    }
+}
+
+/// A token bucket holding at most one token (upstream's eviction limiter: burst 1).
+#[derive(Debug)]
+struct TokenBucket {
+    rate: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: f64, now: Instant) -> Self {
+        TokenBucket {
+            rate,
+            tokens: 1.0,
+            at: now,
+        }
+    }
+
+    fn try_take(&mut self, now: Instant) -> bool {
+        if self.rate <= 0.0 {
+            return false;
+        }
+        let refill = now.saturating_duration_since(self.at).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(1.0);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// One zone's queue of nodes waiting for their NoExecute taint (upstream's
+/// `RateLimitedTimedQueue`): a node stays a member after being tainted, so it is not queued
+/// again until it is removed (it became Ready, or lost its taint).
+#[derive(Debug)]
+struct ZoneTainter {
+    limiter: TokenBucket,
+    queue: VecDeque<String>,
+    members: HashSet<String>,
+}
+
+impl ZoneTainter {
+    fn new(rate: f64) -> Self {
+        ZoneTainter {
+            limiter: TokenBucket::new(rate, Instant::now()),
+            queue: VecDeque::new(),
+            members: HashSet::new(),
+        }
+    }
+
+    /// Queues `node` unless it is a member already; true if queued.
+    fn add(&mut self, node: &str) -> bool {
+        if !self.members.insert(node.to_string()) {
+            return false;
+        }
+        self.queue.push_back(node.to_string());
+        true
+    }
+
+    fn remove(&mut self, node: &str) {
+        self.members.remove(node);
+        self.queue.retain(|n| n != node);
+    }
+
+    fn retain(&mut self, nodes: &HashSet<String>) {
+        self.members.retain(|n| nodes.contains(n));
+        self.queue.retain(|n| nodes.contains(n));
+    }
+
+    /// The nodes whose turn has come (as many as the limiter lets through).
+    fn take_due(&mut self, now: Instant) -> Vec<String> {
+        let mut out = Vec::new();
+        while !self.queue.is_empty() && self.limiter.try_take(now) {
+            if let Some(n) = self.queue.pop_front() {
+                out.push(n);
+            }
+        }
+        out
+    }
+
+    /// Back in the queue after a failed attempt.
+    fn retry(&mut self, node: String) {
+        if self.members.contains(&node) && !self.queue.contains(&node) {
+            self.queue.push_back(node);
+        }
+    }
+
+    /// A new rate; a limiter that had no token left leaves the new one without one either.
+    fn swap_rate(&mut self, rate: f64, now: Instant) {
+        if self.limiter.rate == rate {
+            return;
+        }
+        let mut next = TokenBucket::new(rate, now);
+        if rate > 0.0 && !self.limiter.try_take(now) {
+            next.tokens = 0.0;
+        }
+        self.limiter = next;
+    }
+}
+
+/// What becomes of a node's NoExecute taints for its Ready status (upstream's
+/// `processTaintBaseEviction`).
+#[derive(Debug, PartialEq)]
+enum NoExecute {
+    /// Ready unknown (never reported): leave them.
+    Keep,
+    /// Ready: remove both, leave the queue.
+    Untaint,
+    /// Tainted for the other not-ready state: swap to this key at once.
+    Swap(&'static str),
+    /// Wait in the zone's queue; `tainted`: the wanted taint is there already.
+    Queue { tainted: bool },
+}
+
+fn no_execute_action(current: &[Taint], ready: Option<&str>) -> NoExecute {
+    let has = |key: &str| current.iter().any(|t| is_eviction_taint(t) && t.key == key);
+    match ready {
+        None => NoExecute::Keep,
+        Some("True") => NoExecute::Untaint,
+        Some("False") if has(TAINT_UNREACHABLE) => NoExecute::Swap(TAINT_NOT_READY),
+        Some("False") => NoExecute::Queue {
+            tainted: has(TAINT_NOT_READY),
+        },
+        Some(_) if has(TAINT_NOT_READY) => NoExecute::Swap(TAINT_UNREACHABLE),
+        Some(_) => NoExecute::Queue {
+            tainted: has(TAINT_UNREACHABLE),
+        },
+    }
 }
 
 fn condition<'a>(node: &'a Node, type_: &str) -> Option<&'a NodeCondition> {
@@ -115,8 +613,8 @@ async fn monitor(
     node: &Node,
     leases: &crate::informer::Informer<Lease>,
     pods: &crate::informer::Informer<Pod>,
-    observed_ready: &mut HashMap<String, String>,
-) -> Result<()> {
+    lc: &mut Lifecycle,
+) -> Result<Option<String>> {
     let name = node.name_any();
     let lease =
         leases.store().state().into_iter().find(|l| {
@@ -133,7 +631,9 @@ async fn monitor(
     // A silent node: every monitored condition becomes Unknown.
     let never_posted = condition(node, "Ready").is_none();
     let since = last_heartbeat(node, lease.as_deref())
-        .or_else(|| node.metadata.creation_timestamp.as_ref().map(|t| t.0));
+        .or_else(|| node.metadata.creation_timestamp.as_ref().map(|t| t.0))
+        .map(|t| lc.health_floor.map_or(t, |floor| t.max(floor)));
+    let mut resource_version = node.metadata.resource_version.clone();
     let silent = since.is_some_and(|t| elapsed(t) > grace);
     if silent {
         let now = util::now();
@@ -171,9 +671,11 @@ async fn monitor(
                 .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
             {
-                Ok(_) => {}
+                Ok(updated) => resource_version = updated.metadata.resource_version,
                 // Raced with the kubelet or another writer: the next pass looks again.
-                Err(kube::Error::Api(s)) if matches!(s.code, 404 | 409) => return Ok(()),
+                Err(kube::Error::Api(s)) if matches!(s.code, 404 | 409) => {
+                    return Ok(condition(node, "Ready").map(|c| c.status.clone()))
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -184,7 +686,8 @@ async fn monitor(
         .find(|c| c.type_ == "Ready")
         .map_or("Unknown", |c| c.status.as_str())
         .to_string();
-    let before = observed_ready
+    let before = lc
+        .observed_ready
         .insert(name.clone(), ready.clone())
         .unwrap_or_else(|| "True".into());
     if before == "True" && ready != "True" {
@@ -198,16 +701,27 @@ async fn monitor(
         mark_pods_not_ready(ctx, pods, &name).await;
     }
 
-    // Taints from the conditions as now known.
+    // Taints from the conditions as now known: the NoSchedule ones follow at once
+    // (upstream's `doNoScheduleTaintingPass`); of the NoExecute ones that evict pods,
+    // removal and swapping happen at once, adding waits for the zone's rate limit.
+    let ready_status = conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.status.clone());
     let wanted = wanted_taints(&conditions, node_unschedulable(node));
     let current: Vec<Taint> = node
         .spec
         .as_ref()
         .and_then(|s| s.taints.clone())
         .unwrap_or_default();
+    let action = no_execute_action(&current, ready_status.as_deref());
+    let zone = zone_key(node);
     let mut next: Vec<Taint> = current
         .iter()
         .filter(|t| {
+            if is_eviction_taint(t) {
+                return matches!(action, NoExecute::Keep | NoExecute::Queue { .. });
+            }
             !controller_taint(&t.key) || wanted.iter().any(|(k, e)| *k == t.key && *e == t.effect)
         })
         .cloned()
@@ -223,30 +737,40 @@ async fn monitor(
             });
         }
     }
-    if next != current {
-        tracing::info!(controller = COMPONENT, node = %name, ready = %ready, "updating node taints");
-        let taints = if next.is_empty() {
-            Value::Null
-        } else {
-            serde_json::to_value(&next)?
-        };
-        // The node as cached, pinned by resourceVersion: a concurrent cordon is not lost.
-        let rv = if silent {
-            None
-        } else {
-            node.metadata.resource_version.clone()
-        };
-        let patch = json!({"metadata": {"resourceVersion": rv}, "spec": {"taints": taints}});
-        match api
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if matches!(s.code, 404 | 409) => {}
-            Err(e) => return Err(e.into()),
+    let tainter = lc
+        .tainters
+        .entry(zone)
+        .or_insert_with(|| ZoneTainter::new(ctx.config.eviction.node_eviction_rate));
+    match action {
+        NoExecute::Keep => {}
+        NoExecute::Untaint => tainter.remove(&name),
+        NoExecute::Swap(key) => {
+            tracing::info!(controller = COMPONENT, node = %name, taint = key, "swapping the NoExecute taint");
+            next.push(Taint {
+                key: key.into(),
+                effect: "NoExecute".into(),
+                time_added: Some(now.clone()),
+                value: None,
+            });
+        }
+        NoExecute::Queue { tainted } => {
+            // Lost its taint meanwhile: queue it afresh.
+            if !tainted {
+                tainter.remove(&name);
+            }
+            if tainter.add(&name) {
+                tracing::info!(controller = COMPONENT, node = %name, ready = %ready, "node queued for the NoExecute taint");
+            }
         }
     }
-    Ok(())
+    if next != current {
+        tracing::info!(controller = COMPONENT, node = %name, ready = %ready, "updating node taints");
+        // Pinned to the version read (or just written): a concurrent cordon is not lost.
+        let mut pinned = node.clone();
+        pinned.metadata.resource_version = resource_version;
+        patch_taints(&api, &pinned, &next).await?;
+    }
+    Ok(ready_status)
 }
 
 fn node_unschedulable(node: &Node) -> bool {
@@ -256,7 +780,7 @@ fn node_unschedulable(node: &Node) -> bool {
         .unwrap_or(false)
 }
 
-/// The controller's taints for `conditions`: (key, effect).
+/// The controller's NoSchedule taints for `conditions`: (key, effect).
 fn wanted_taints(
     conditions: &[NodeCondition],
     unschedulable: bool,
@@ -270,14 +794,8 @@ fn wanted_taints(
     };
     match status("Ready") {
         Some("True") => {}
-        Some("False") => {
-            out.push((TAINT_NOT_READY, "NoSchedule"));
-            out.push((TAINT_NOT_READY, "NoExecute"));
-        }
-        Some(_) => {
-            out.push((TAINT_UNREACHABLE, "NoSchedule"));
-            out.push((TAINT_UNREACHABLE, "NoExecute"));
-        }
+        Some("False") => out.push((TAINT_NOT_READY, "NoSchedule")),
+        Some(_) => out.push((TAINT_UNREACHABLE, "NoSchedule")),
         // Not reported yet (within the grace period): not schedulable, as admission
         // tainted it at registration, but nothing is evicted.
         None => out.push((TAINT_NOT_READY, "NoSchedule")),
@@ -577,15 +1095,211 @@ mod tests {
         assert!(wanted_taints(&[cond("True")], false).is_empty());
         assert_eq!(
             wanted_taints(&[cond("Unknown")], false),
+            vec![(TAINT_UNREACHABLE, "NoSchedule")]
+        );
+        assert_eq!(
+            wanted_taints(&[cond("False")], true),
             vec![
-                (TAINT_UNREACHABLE, "NoSchedule"),
-                (TAINT_UNREACHABLE, "NoExecute")
+                (TAINT_NOT_READY, "NoSchedule"),
+                (TAINT_UNSCHEDULABLE, "NoSchedule")
             ]
         );
-        assert_eq!(wanted_taints(&[cond("False")], true).len(), 3);
         assert_eq!(
             wanted_taints(&[], false),
             vec![(TAINT_NOT_READY, "NoSchedule")]
         );
+    }
+
+    #[test]
+    fn no_execute_taints_follow_ready_through_the_queue() {
+        let unreachable = [taint(TAINT_UNREACHABLE, "NoExecute")];
+        let not_ready = [taint(TAINT_NOT_READY, "NoExecute")];
+        assert_eq!(no_execute_action(&[], None), NoExecute::Keep);
+        assert_eq!(
+            no_execute_action(&unreachable, Some("True")),
+            NoExecute::Untaint
+        );
+        assert_eq!(
+            no_execute_action(&[], Some("Unknown")),
+            NoExecute::Queue { tainted: false }
+        );
+        assert_eq!(
+            no_execute_action(&unreachable, Some("Unknown")),
+            NoExecute::Queue { tainted: true }
+        );
+        assert_eq!(
+            no_execute_action(&unreachable, Some("False")),
+            NoExecute::Swap(TAINT_NOT_READY)
+        );
+        assert_eq!(
+            no_execute_action(&not_ready, Some("Unknown")),
+            NoExecute::Swap(TAINT_UNREACHABLE)
+        );
+        // A NoSchedule taint of the same key does not count.
+        assert_eq!(
+            no_execute_action(&[taint(TAINT_NOT_READY, "NoSchedule")], Some("False")),
+            NoExecute::Queue { tainted: false }
+        );
+    }
+
+    fn statuses(ready: usize, not_ready: usize, unreported: usize) -> Vec<Option<String>> {
+        let mut v = vec![Some("True".to_string()); ready];
+        v.extend(vec![Some("Unknown".to_string()); not_ready]);
+        v.extend(vec![None; unreported]);
+        v
+    }
+
+    #[test]
+    fn zone_states_as_upstream() {
+        let t = 0.55;
+        assert_eq!(
+            compute_zone_state(&statuses(3, 0, 0), t),
+            (0, ZoneState::Normal)
+        );
+        assert_eq!(
+            compute_zone_state(&statuses(0, 2, 1), t),
+            (3, ZoneState::FullDisruption)
+        );
+        // Two not-ready nodes never make a partial disruption, whatever the share.
+        assert_eq!(
+            compute_zone_state(&statuses(1, 2, 0), t),
+            (2, ZoneState::Normal)
+        );
+        assert_eq!(
+            compute_zone_state(&statuses(2, 3, 0), t),
+            (3, ZoneState::PartialDisruption)
+        );
+        // 3 of 6 is under 55 %.
+        assert_eq!(
+            compute_zone_state(&statuses(3, 3, 0), t),
+            (3, ZoneState::Normal)
+        );
+        assert_eq!(compute_zone_state(&[], t), (0, ZoneState::Normal));
+    }
+
+    #[test]
+    fn zone_rates_as_upstream() {
+        let r = EvictionRates::default();
+        assert_eq!(r.node_eviction_rate, 0.1);
+        assert_eq!(r.secondary_node_eviction_rate, 0.01);
+        assert_eq!(r.unhealthy_zone_threshold, 0.55);
+        assert_eq!(r.large_cluster_size_threshold, 50);
+        assert_eq!(zone_rate(ZoneState::Normal, 10, &r), 0.1);
+        assert_eq!(zone_rate(ZoneState::FullDisruption, 10, &r), 0.1);
+        assert_eq!(zone_rate(ZoneState::PartialDisruption, 50, &r), 0.0);
+        assert_eq!(zone_rate(ZoneState::PartialDisruption, 51, &r), 0.01);
+    }
+
+    #[test]
+    fn disruption_modes_as_upstream() {
+        let r = EvictionRates::default();
+        let mut d = Disruption::default();
+        let zones =
+            |list: &[(&str, Vec<Option<String>>)]| -> BTreeMap<String, Vec<Option<String>>> {
+                list.iter()
+                    .map(|(z, v)| (z.to_string(), v.clone()))
+                    .collect()
+            };
+        // First sight: every zone gets the rate of its state.
+        let got = d.observe(
+            &zones(&[("a", statuses(3, 0, 0)), ("b", statuses(2, 2, 0))]),
+            &r,
+        );
+        assert_eq!(got.rates, vec![("a".into(), 0.1), ("b".into(), 0.1)]);
+        assert!(!got.untaint_all && !got.reset_health);
+        // b goes partially disrupted in a small cluster: it stops tainting.
+        let got = d.observe(
+            &zones(&[("a", statuses(3, 0, 0)), ("b", statuses(1, 4, 0))]),
+            &r,
+        );
+        assert_eq!(got.rates, vec![("b".into(), 0.0)]);
+        assert_eq!(d.state("b"), Some(ZoneState::PartialDisruption));
+        // Unchanged: nothing to do.
+        let got = d.observe(
+            &zones(&[("a", statuses(3, 0, 0)), ("b", statuses(1, 4, 0))]),
+            &r,
+        );
+        assert_eq!(got, DisruptionDecision::default());
+        // b fully disrupted while a is fine: b taints at the normal rate.
+        let got = d.observe(
+            &zones(&[("a", statuses(3, 0, 0)), ("b", statuses(0, 5, 0))]),
+            &r,
+        );
+        assert_eq!(got.rates, vec![("b".into(), 0.1)]);
+        // Every zone fully disrupted: stop everything, untaint every node.
+        let got = d.observe(
+            &zones(&[("a", statuses(0, 3, 0)), ("b", statuses(0, 5, 0))]),
+            &r,
+        );
+        assert!(got.untaint_all);
+        assert_eq!(got.rates, vec![("a".into(), 0.0), ("b".into(), 0.0)]);
+        let got = d.observe(
+            &zones(&[("a", statuses(0, 3, 0)), ("b", statuses(0, 5, 0))]),
+            &r,
+        );
+        assert_eq!(got, DisruptionDecision::default(), "stays stopped");
+        // One node back: leave the mode, every zone gets its rate again.
+        let got = d.observe(
+            &zones(&[("a", statuses(1, 2, 0)), ("b", statuses(0, 5, 0))]),
+            &r,
+        );
+        assert!(got.reset_health && !got.untaint_all);
+        assert_eq!(got.rates, vec![("a".into(), 0.1), ("b".into(), 0.1)]);
+        // A zone that disappears is forgotten.
+        d.observe(&zones(&[("a", statuses(3, 0, 0))]), &r);
+        assert_eq!(d.state("b"), None);
+        // A single node cluster whose node is lost: master disruption, no eviction.
+        let mut single = Disruption::default();
+        single.observe(&zones(&[("", statuses(1, 0, 0))]), &r);
+        let got = single.observe(&zones(&[("", statuses(0, 1, 0))]), &r);
+        assert!(got.untaint_all);
+    }
+
+    #[test]
+    fn zone_queue_is_rate_limited() {
+        let mut q = ZoneTainter::new(1.0);
+        let t0 = Instant::now();
+        assert!(q.add("a") && q.add("b") && q.add("c"));
+        assert!(!q.add("a"), "queued once");
+        // Burst of one, then one per second.
+        assert_eq!(q.take_due(t0), vec!["a".to_string()]);
+        assert!(q.take_due(t0 + Duration::from_millis(500)).is_empty());
+        assert_eq!(
+            q.take_due(t0 + Duration::from_millis(1000)),
+            vec!["b".to_string()]
+        );
+        // A tainted node stays a member: not queued again until removed.
+        assert!(!q.add("a"));
+        q.remove("a");
+        assert!(q.add("a"));
+        // Rate 0 stops it; the new limiter of a drained one starts drained.
+        q.swap_rate(0.0, t0 + Duration::from_millis(1000));
+        assert!(q.take_due(t0 + Duration::from_secs(60)).is_empty());
+        q.swap_rate(1.0, t0 + Duration::from_secs(60));
+        assert!(q.take_due(t0 + Duration::from_secs(60)).is_empty());
+        assert_eq!(
+            q.take_due(t0 + Duration::from_secs(61)),
+            vec!["c".to_string()]
+        );
+        // A failed attempt goes back in line.
+        q.retry("c".into());
+        assert_eq!(q.queue, ["a", "c"]);
+    }
+
+    #[test]
+    fn zone_keys_as_upstream() {
+        let mut node = Node::default();
+        assert_eq!(zone_key(&node), "");
+        node.metadata.labels = Some(
+            [
+                ("topology.kubernetes.io/region".to_string(), "r".to_string()),
+                (
+                    "failure-domain.beta.kubernetes.io/zone".to_string(),
+                    "z".to_string(),
+                ),
+            ]
+            .into(),
+        );
+        assert_eq!(zone_key(&node), "r:\0:z");
     }
 }

@@ -83,13 +83,14 @@ impl Context {
         }
     }
 
-    /// Counts one more failure of `key`; returns the delay before the next attempt.
-    fn backoff(&self, key: &str) -> Duration {
+    /// Counts one more failure of `key`; returns the delay before the next attempt (at most
+    /// `max`).
+    fn backoff(&self, key: &str, max: Duration) -> Duration {
         let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let n = f.entry(key.to_string()).or_insert(0);
         *n = n.saturating_add(1);
         let delay = Duration::from_millis(5).saturating_mul(1u32 << (*n - 1).min(24));
-        delay.min(self.config.max_error_backoff)
+        delay.min(max)
     }
 
     fn succeeded(&self, key: &str) {
@@ -121,6 +122,24 @@ where
     F: Fn(Arc<K>, Arc<Context>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Action>> + Send + 'static,
 {
+    let max = ctx.config.max_error_backoff;
+    run_controller_with_backoff(name, controller, ctx, reconcile, max)
+}
+
+/// [`run_controller`] with its own bound on the error backoff (e.g. the namespace
+/// controller's one minute, as upstream).
+pub fn run_controller_with_backoff<K, F, Fut>(
+    name: &'static str,
+    controller: Controller<K>,
+    ctx: Arc<Context>,
+    reconcile: F,
+    max_backoff: Duration,
+) -> BoxFuture<'static, ()>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    F: Fn(Arc<K>, Arc<Context>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Action>> + Send + 'static,
+{
     let reconcile = Arc::new(reconcile);
     let shutdown = ctx.shutdown.clone();
     controller
@@ -142,7 +161,7 @@ where
             },
             move |obj, err, ctx| {
                 let key = key_of(name, obj.as_ref());
-                let delay = ctx.backoff(&key);
+                let delay = ctx.backoff(&key, max_backoff);
                 tracing::warn!(controller = name, object = %key, error = %err, retry_in = ?delay, "reconcile failed");
                 Action::requeue(delay)
             },
@@ -159,7 +178,7 @@ where
 /// Starts every enabled controller and runs them until `shutdown`.
 pub async fn run_all(ctx: Arc<Context>, shutdown: CancellationToken) -> anyhow::Result<()> {
     type Builder = fn(&Arc<Context>) -> BoxFuture<'static, ()>;
-    let all: [(&str, Builder); 17] = [
+    let all: [(&str, Builder); 18] = [
         ("replicaset-controller", crate::replicaset::controller),
         ("deployment-controller", crate::deployment::controller),
         ("statefulset-controller", crate::statefulset::controller),
@@ -195,6 +214,7 @@ pub async fn run_all(ctx: Arc<Context>, shutdown: CancellationToken) -> anyhow::
             crate::endpoints::mirroring_controller,
         ),
         ("resourcequota-controller", crate::resourcequota::controller),
+        (crate::namespace::NAME, crate::namespace::controller),
     ];
     let mut running = Vec::new();
     for (name, build) in all {

@@ -35,6 +35,13 @@ struct Cluster {
 
 impl Cluster {
     fn start(nodes: &[&str]) -> Result<Option<Cluster>> {
+        Self::start_with(nodes, meso_controllers::EvictionRates::default())
+    }
+
+    fn start_with(
+        nodes: &[&str],
+        eviction: meso_controllers::EvictionRates,
+    ) -> Result<Option<Cluster>> {
         let Some(k) = meso_tests::kubectl_132() else {
             return Ok(None);
         };
@@ -58,6 +65,7 @@ impl Cluster {
             node_monitor_period: Duration::from_millis(500),
             pod_gc_period: Duration::from_millis(500),
             pod_gc_orphan_quarantine: Duration::from_secs(2),
+            eviction,
             ..Default::default()
         };
         let (token, sim_alive, sim_ready) = (stop.clone(), alive.clone(), ready_pods.clone());
@@ -575,6 +583,66 @@ spec:
             "name",
         ])?;
         Ok(out.trim().is_empty().then_some(()))
+    })?;
+    Ok(())
+}
+
+#[test]
+fn lost_nodes_are_tainted_at_the_eviction_rate() -> Result<()> {
+    // One node every 5 s; with two of three nodes lost the zone stays Normal (a partial
+    // disruption needs more than two not-Ready nodes).
+    let rates = meso_controllers::EvictionRates {
+        node_eviction_rate: 0.2,
+        ..Default::default()
+    };
+    let nodes = ["rate-a", "rate-b", "rate-c"];
+    let Some(c) = Cluster::start_with(&nodes, rates)? else {
+        return Ok(());
+    };
+    let unreachable = (
+        "node.kubernetes.io/unreachable".to_string(),
+        "NoExecute".to_string(),
+    );
+    let state = |n: &str| -> Result<(bool, bool)> {
+        let node = c.json(&["get", "node", n])?;
+        let unknown = condition(&node, "Ready").is_some_and(|r| r["status"] == "Unknown");
+        Ok((unknown, taints(&node).contains(&unreachable)))
+    };
+    for n in nodes {
+        c.wait(&format!("{n} ready and untainted"), 30, || {
+            let node = c.json(&["get", "node", n])?;
+            let ok = condition(&node, "Ready").is_some_and(|r| r["status"] == "True")
+                && taints(&node).is_empty();
+            Ok(ok.then_some(()))
+        })?;
+    }
+    c.set_alive("rate-a", false)?;
+    c.set_alive("rate-b", false)?;
+    c.wait("both lost nodes Unknown", 30, || {
+        let (a, b) = (state("rate-a")?.0, state("rate-b")?.0);
+        Ok((a && b).then_some(()))
+    })?;
+    let first = c.wait("the first lost node tainted", 15, || {
+        let (a, b) = (state("rate-a")?.1, state("rate-b")?.1);
+        Ok((a || b).then_some((Instant::now(), a && b)))
+    })?;
+    assert!(!first.1, "both nodes tainted at once");
+    let second = c.wait("the second lost node tainted", 20, || {
+        let (a, b) = (state("rate-a")?.1, state("rate-b")?.1);
+        Ok((a && b).then_some(Instant::now()))
+    })?;
+    let gap = second - first.0;
+    assert!(
+        gap >= Duration::from_millis(3500),
+        "second node tainted {gap:?} after the first"
+    );
+    assert!(!state("rate-c")?.1, "the live node stays untainted");
+    // Back again: the taints go at once, whatever the rate.
+    c.set_alive("rate-a", true)?;
+    c.set_alive("rate-b", true)?;
+    c.wait("both nodes untainted", 20, || {
+        let (a, b) = (state("rate-a")?, state("rate-b")?);
+        Ok((!a.1 && !b.1).then_some(()))
     })?;
     Ok(())
 }

@@ -59,6 +59,8 @@ struct ServerArgs {
     /// Where the built-in controllers serve `/metrics` over plain HTTP ("0": nowhere).
     #[arg(long, default_value = "0")]
     controllers_metrics_bind_address: String,
+    #[command(flatten)]
+    eviction: meso_controllers::EvictionRates,
     /// Where the built-in scheduler serves `/metrics` over plain HTTP ("0": nowhere).
     #[arg(long, default_value = "0")]
     scheduler_metrics_bind_address: String,
@@ -192,6 +194,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         let config = meso_controllers::Config {
             kubeconfig: Some(kubeconfig.clone()),
             metrics_bind_address: args.controllers_metrics_bind_address.clone(),
+            eviction: args.eviction,
             ..Default::default()
         };
         spawn_component(
