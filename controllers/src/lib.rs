@@ -18,8 +18,10 @@ pub mod history;
 pub mod informer;
 pub mod job;
 pub mod leader;
+pub mod localpath;
 pub mod metrics;
 pub mod nodelifecycle;
+pub mod persistentvolume;
 pub mod podgc;
 pub mod replicaset;
 pub mod resourcequota;
@@ -27,6 +29,7 @@ pub mod scaffold;
 pub mod serviceaccount;
 pub mod statefulset;
 pub mod util;
+pub mod volumeprotection;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -57,6 +60,10 @@ pub const CONTROLLERS: &[&str] = &[
     "disruption-controller",
     "endpointslice-mirroring-controller",
     "resourcequota-controller",
+    "persistentvolume-binder-controller",
+    "persistentvolumeclaim-protection-controller",
+    "persistentvolume-protection-controller",
+    "local-path-provisioner",
 ];
 
 /// Command-line flags (kube-controller-manager's names).

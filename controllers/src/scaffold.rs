@@ -159,7 +159,7 @@ where
 /// Starts every enabled controller and runs them until `shutdown`.
 pub async fn run_all(ctx: Arc<Context>, shutdown: CancellationToken) -> anyhow::Result<()> {
     type Builder = fn(&Arc<Context>) -> BoxFuture<'static, ()>;
-    let all: [(&str, Builder); 17] = [
+    let all: [(&str, Builder); 21] = [
         ("replicaset-controller", crate::replicaset::controller),
         ("deployment-controller", crate::deployment::controller),
         ("statefulset-controller", crate::statefulset::controller),
@@ -195,6 +195,19 @@ pub async fn run_all(ctx: Arc<Context>, shutdown: CancellationToken) -> anyhow::
             crate::endpoints::mirroring_controller,
         ),
         ("resourcequota-controller", crate::resourcequota::controller),
+        (
+            "persistentvolume-binder-controller",
+            crate::persistentvolume::controller,
+        ),
+        (
+            "persistentvolumeclaim-protection-controller",
+            crate::volumeprotection::pvc_controller,
+        ),
+        (
+            "persistentvolume-protection-controller",
+            crate::volumeprotection::pv_controller,
+        ),
+        ("local-path-provisioner", crate::localpath::controller),
     ];
     let mut running = Vec::new();
     for (name, build) in all {
