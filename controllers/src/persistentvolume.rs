@@ -72,6 +72,8 @@ pub fn controller(ctx: &Arc<Context>) -> BoxFuture<'static, ()> {
     futures::future::join(a, b).map(|_| ()).boxed()
 }
 
+/// How many recorded `uid/reason` keys are remembered at most.
+const MAX_RECORDED: usize = 10_000;
 /// Events already recorded, by `uid/reason`: a claim waiting for minutes gets each once.
 static RECORDED: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Mutex::default);
 
@@ -85,10 +87,13 @@ pub(crate) fn event_once<K: Resource<DynamicType = ()>>(
     message: String,
 ) {
     let key = format!("{}/{reason}", obj.meta().uid.as_deref().unwrap_or(""));
-    let fresh = RECORDED
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(key);
+    let mut recorded = RECORDED.lock().unwrap_or_else(|p| p.into_inner());
+    // Bounded: forgetting everything at worst repeats an event once.
+    if recorded.len() >= MAX_RECORDED {
+        recorded.clear();
+    }
+    let fresh = recorded.insert(key);
+    drop(recorded);
     if fresh {
         ctx.events.publish(component, obj, type_, reason, message);
     }
