@@ -1,5 +1,6 @@
 //! The admission chain every write passes: defaulting and the built-in mutating
-//! admission plugins (ServiceAccount, DefaultTolerationSeconds, Priority, LimitRanger), then
+//! admission plugins (ServiceAccount, DefaultTolerationSeconds, Priority, LimitRanger,
+//! DefaultStorageClass, StorageObjectInUseProtection), then
 //! the kind-specific validation; ResourceQuota ([`crate::quota`]) charges the object last.
 
 use meso_store::Store;
@@ -28,6 +29,32 @@ fn global_default_priority_class(store: &Store) -> ApiResult<Option<Value>> {
         .iter()
         .filter_map(|kv| serde_json::from_slice::<Value>(&kv.value).ok())
         .find(|pc| pc.get("globalDefault") == Some(&Value::Bool(true))))
+}
+
+/// The default StorageClass for claims without one (upstream's `GetDefaultClass`): among the
+/// classes annotated `storageclass.kubernetes.io/is-default-class: "true"` (or the beta key),
+/// the newest, ties broken by name.
+fn default_storage_class(store: &Store) -> ApiResult<Option<String>> {
+    let list = store.list("/registry/storage.k8s.io/storageclasses/", None, 0)?;
+    let mut defaults: Vec<(String, String)> = list
+        .items
+        .iter()
+        .filter_map(|kv| serde_json::from_slice::<Value>(&kv.value).ok())
+        .filter(|sc| {
+            let a = &sc["metadata"]["annotations"];
+            a["storageclass.kubernetes.io/is-default-class"] == "true"
+                || a["storageclass.beta.kubernetes.io/is-default-class"] == "true"
+        })
+        .map(|sc| {
+            let m = &sc["metadata"];
+            (
+                m["creationTimestamp"].as_str().unwrap_or("").to_string(),
+                m["name"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    defaults.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    Ok(defaults.into_iter().next().map(|(_, name)| name))
 }
 
 fn forbidden(ctx: &ResourceCtx, name: &str, msg: String) -> ApiError {
@@ -74,6 +101,13 @@ pub fn admit_create(store: &Store, ctx: &ResourceCtx, obj: &mut Value) -> ApiRes
             let name = crate::meta::meta_str(obj, "name").unwrap_or("").to_string();
             crate::limitrange::admit_pvc(store, ns, obj)?.map_err(|m| forbidden(ctx, &name, m))?;
         }
+        let class = default_storage_class(store)?;
+        defaults::default_storage_class(obj, class.as_deref());
+    }
+    // StorageObjectInUseProtection: the PV controllers take these finalizers off once the
+    // claim is unused or the volume unbound.
+    if g.is_empty() && matches!(k, "PersistentVolumeClaim" | "PersistentVolume") {
+        defaults::storage_object_in_use_protection(k, obj);
     }
     let uid = crate::meta::meta_str(obj, "uid").unwrap_or("").to_string();
     defaults::prepare_for_create(g, k, obj, &uid);

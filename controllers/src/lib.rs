@@ -17,9 +17,11 @@ pub mod gc;
 pub mod history;
 pub mod informer;
 pub mod job;
+pub mod localpath;
 pub mod metrics;
 pub mod namespace;
 pub mod nodelifecycle;
+pub mod persistentvolume;
 pub mod podgc;
 pub mod replicaset;
 pub mod resourcequota;
@@ -27,6 +29,7 @@ pub mod scaffold;
 pub mod serviceaccount;
 pub mod statefulset;
 pub mod util;
+pub mod volumeprotection;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -61,6 +64,10 @@ pub const CONTROLLERS: &[&str] = &[
     "endpointslice-mirroring-controller",
     "resourcequota-controller",
     "namespace-controller",
+    "persistentvolume-binder-controller",
+    "persistentvolumeclaim-protection-controller",
+    "persistentvolume-protection-controller",
+    "local-path-provisioner",
 ];
 
 /// Command-line flags (kube-controller-manager's names).

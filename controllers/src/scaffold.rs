@@ -178,7 +178,7 @@ where
 /// Starts every enabled controller and runs them until `shutdown`.
 pub async fn run_all(ctx: Arc<Context>, shutdown: CancellationToken) -> anyhow::Result<()> {
     type Builder = fn(&Arc<Context>) -> BoxFuture<'static, ()>;
-    let all: [(&str, Builder); 18] = [
+    let all: [(&str, Builder); 22] = [
         ("replicaset-controller", crate::replicaset::controller),
         ("deployment-controller", crate::deployment::controller),
         ("statefulset-controller", crate::statefulset::controller),
@@ -215,6 +215,19 @@ pub async fn run_all(ctx: Arc<Context>, shutdown: CancellationToken) -> anyhow::
         ),
         ("resourcequota-controller", crate::resourcequota::controller),
         (crate::namespace::NAME, crate::namespace::controller),
+        (
+            "persistentvolume-binder-controller",
+            crate::persistentvolume::controller,
+        ),
+        (
+            "persistentvolumeclaim-protection-controller",
+            crate::volumeprotection::pvc_controller,
+        ),
+        (
+            "persistentvolume-protection-controller",
+            crate::volumeprotection::pv_controller,
+        ),
+        ("local-path-provisioner", crate::localpath::controller),
     ];
     let mut running = Vec::new();
     for (name, build) in all {

@@ -16,6 +16,7 @@ pub mod cri;
 pub mod dns;
 pub mod egress;
 pub mod images;
+pub mod localpath;
 pub mod logs;
 pub mod metrics;
 pub mod node;
@@ -148,6 +149,11 @@ pub struct KubeletConfig {
     /// (repeatable); written into the managed containerd's registry hosts.
     #[arg(long = "insecure-registry")]
     pub insecure_registries: Vec<String>,
+    /// Where local-path PersistentVolumes of this node live (default: DATA_DIR/storage); the
+    /// Node announces it in its `storage.meso.io/local-path-dir` annotation, and directories
+    /// there whose volume is gone are removed.
+    #[arg(long)]
+    pub local_path_dir: Option<PathBuf>,
     /// Seconds between pod resyncs (status refresh, restarts) besides watch events.
     #[arg(long, default_value_t = 2)]
     pub sync_period_seconds: u64,
@@ -174,6 +180,13 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 }
 
 impl KubeletConfig {
+    /// The directory of this node's local-path volumes.
+    pub fn local_path_dir(&self) -> PathBuf {
+        self.local_path_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("storage"))
+    }
+
     /// The node name: the flag, else the host name in lower case.
     pub fn node_name(&self) -> String {
         self.node_name
@@ -291,6 +304,11 @@ async fn run_with_runtime(
     tracing::info!(port = kubelet_port, "kubelet server listening");
     node.register().await?;
     let node_task = tokio::spawn(node.run(shutdown.clone()));
+    let storage_task = tokio::spawn(localpath::run(
+        client.clone(),
+        config.local_path_dir(),
+        shutdown.clone(),
+    ));
     let proxy_task = (config.proxy_mode == proxy::ProxyMode::Nftables).then(|| {
         let info = proxy::NodeInfo::new(config, node_name, host_ip);
         tokio::spawn(proxy::run(
@@ -313,6 +331,7 @@ async fn run_with_runtime(
     let result = manager.run(shutdown.clone()).await;
     shutdown.cancel();
     let _ = node_task.await;
+    let _ = storage_task.await;
     if let Some(task) = proxy_task {
         let _ = task.await;
     }

@@ -56,6 +56,7 @@ pub struct NodeAgent {
     name: String,
     ip: IpAddr,
     labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
     pod_cidr: String,
     capacity: Value,
     node_info: Value,
@@ -100,6 +101,10 @@ impl NodeAgent {
             name: name.to_string(),
             ip,
             labels,
+            annotations: BTreeMap::from([(
+                crate::localpath::ANN_NODE_DIR.to_string(),
+                config.local_path_dir().to_string_lossy().into_owned(),
+            )]),
             pod_cidr: config.pod_cidr.clone(),
             capacity: capacity(config),
             node_info,
@@ -116,7 +121,8 @@ impl NodeAgent {
         match self.nodes.get_opt(&self.name).await? {
             None => {
                 let node: Node = serde_json::from_value(json!({
-                    "metadata": {"name": self.name, "labels": self.labels},
+                    "metadata": {"name": self.name, "labels": self.labels,
+                        "annotations": self.annotations},
                     "spec": {"podCIDR": self.pod_cidr, "podCIDRs": [self.pod_cidr]},
                 }))
                 .map_err(|e| crate::Error::Other(format!("building the Node: {e}")))?;
@@ -124,7 +130,8 @@ impl NodeAgent {
                 tracing::info!(node = %self.name, "registered the node");
             }
             Some(_) => {
-                let patch = json!({"metadata": {"labels": self.labels}});
+                let patch = json!({"metadata": {"labels": self.labels,
+                    "annotations": self.annotations}});
                 self.nodes
                     .patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
                     .await?;

@@ -7,6 +7,7 @@
 //! event, may preempt lower-priority pods, and waits for a cluster event that may help it.
 
 pub mod cache;
+pub mod claims;
 pub mod component;
 pub mod framework;
 pub mod leader;

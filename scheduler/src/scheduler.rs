@@ -25,10 +25,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::{Cache, ClusterEvent, Objects};
+use crate::claims;
 use crate::framework::{Preemption, Profile};
 use crate::leader::{LeaderElector, LeaseConfig};
 use crate::metrics::Metrics;
 use crate::model::PodInfo;
+use crate::plugins::volumes;
 use crate::queue::{Popped, Queue};
 use crate::SchedulerConfig;
 
@@ -50,6 +52,8 @@ struct Scheduler {
 /// Upstream's PodScheduled condition for a pod waiting on its scheduling gates.
 const GATED_REASON: &str = "SchedulingGated";
 const GATED_MESSAGE: &str = "Scheduling is blocked due to non-empty scheduling gates";
+/// How long PreBind waits for the pod's claims to be bound (upstream's `bindTimeoutSeconds`).
+const PRE_BIND_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Runs the scheduler with a given client until `shutdown` is cancelled.
 pub async fn run_with_client(
@@ -320,6 +324,20 @@ impl Scheduler {
     }
 
     async fn bind(self: Arc<Self>, info: Arc<PodInfo>, node: String, start: Instant) {
+        if !info.claims.is_empty() {
+            if let Err(e) = self.pre_bind(&info, &node).await {
+                self.cache().forget(&info.uid);
+                self.metrics.attempt("error", start.elapsed());
+                let msg = format!("running PreBind plugin \"VolumeBinding\": binding volumes: {e}");
+                tracing::info!(pod = %info.key(), %node, error = %msg, "volumes not bound; retrying");
+                self.queue.requeue(info.clone());
+                if let Ok(_write) = self.writes.acquire().await {
+                    self.event(&info, "Warning", "FailedScheduling", "Scheduling", &msg)
+                        .await;
+                }
+                return;
+            }
+        }
         let Ok(permit) = self.binds.clone().acquire_owned().await else {
             return;
         };
@@ -367,6 +385,61 @@ impl Scheduler {
                     }
                 }
             }
+        }
+    }
+
+    /// VolumeBinding's PreBind: pre-binds the chosen static volumes (`claimRef`) and asks for
+    /// provisioning on `node` (`selected-node`), then waits, off the scheduling loop, until
+    /// the PV controller has bound every claim of the pod (upstream's bind timeout: 600 s).
+    async fn pre_bind(&self, info: &PodInfo, node: &str) -> Result<(), String> {
+        let plan = volumes::plan_bindings(&self.cache(), info, node)
+            .ok_or_else(|| "the chosen node can no longer satisfy the claims".to_string())?;
+        for action in plan {
+            match action {
+                volumes::VolumeAction::PreBind { pv, pvc } => {
+                    let mut pv = pv.as_ref().clone();
+                    let name = pv.metadata.name.clone().unwrap_or_default();
+                    if let Some(spec) = pv.spec.as_mut() {
+                        spec.claim_ref = Some(claims::claim_ref(&pvc));
+                    }
+                    pv.metadata
+                        .annotations
+                        .get_or_insert_with(Default::default)
+                        .insert(claims::ANN_BOUND_BY_CONTROLLER.into(), "yes".into());
+                    let api: Api<PersistentVolume> = Api::all(self.client.clone());
+                    api.replace(&name, &PostParams::default(), &pv)
+                        .await
+                        .map_err(|e| format!("pre-binding volume {name:?}: {e}"))?;
+                }
+                volumes::VolumeAction::Provision { pvc } => {
+                    let ns = pvc.metadata.namespace.clone().unwrap_or_default();
+                    let name = pvc.metadata.name.clone().unwrap_or_default();
+                    let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), &ns);
+                    let patch = json!({"metadata": {
+                        "annotations": {claims::ANN_SELECTED_NODE: node},
+                        "resourceVersion": pvc.metadata.resource_version,
+                    }});
+                    api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                        .map_err(|e| format!("selecting node for claim {name:?}: {e}"))?;
+                }
+            }
+        }
+        let deadline = Instant::now() + PRE_BIND_TIMEOUT;
+        loop {
+            {
+                let cache = self.cache();
+                if !cache.is_assumed(&info.uid) {
+                    return Err("the pod is no longer assumed".into());
+                }
+                if volumes::claims_bound(&cache, info, node)? {
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err("timed out waiting for the condition".into());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 

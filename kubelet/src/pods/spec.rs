@@ -330,6 +330,17 @@ pub struct ContainerInputs<'a> {
     pub hosts_file: Option<&'a Path>,
 }
 
+/// The pod's `persistentVolumeClaim` volume `name` asks for read-only mounts.
+fn claim_read_only(pod: &Pod, name: &str) -> bool {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.volumes.as_ref())
+        .and_then(|vs| vs.iter().find(|v| v.name == name))
+        .and_then(|v| v.persistent_volume_claim.as_ref())
+        .and_then(|c| c.read_only)
+        .unwrap_or(false)
+}
+
 /// The CRI config of one container attempt.
 pub async fn container_config(
     inputs: &ContainerInputs<'_>,
@@ -360,7 +371,7 @@ pub async fn container_config(
         mounts.push(cri::Mount {
             container_path: vm.mount_path.clone(),
             host_path: host_path.to_string_lossy().into_owned(),
-            readonly: vm.read_only.unwrap_or(false),
+            readonly: vm.read_only.unwrap_or(false) || claim_read_only(inputs.pod, &vm.name),
             ..Default::default()
         });
     }

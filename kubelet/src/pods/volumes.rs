@@ -1,5 +1,7 @@
-//! Pod volumes on the host: emptyDir, configMap, secret, downwardAPI, projected and hostPath.
-//! Each lives under `DATA_DIR/pods/<uid>/volumes/<kind>/<name>` (hostPath excepted).
+//! Pod volumes on the host: emptyDir, configMap, secret, downwardAPI, projected, hostPath and
+//! PersistentVolumeClaims (and generic ephemeral volumes) bound to `hostPath` or `local`
+//! volumes. Each lives under `DATA_DIR/pods/<uid>/volumes/<kind>/<name>` (hostPath and claims
+//! excepted: they are the volume's own directory).
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::CString;
@@ -8,7 +10,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::authentication::v1::TokenRequest;
-use k8s_openapi::api::core::v1::{DownwardAPIVolumeFile, KeyToPath, ServiceAccount, Volume};
+use k8s_openapi::api::core::v1::{
+    DownwardAPIVolumeFile, HostPathVolumeSource, KeyToPath, PersistentVolume,
+    PersistentVolumeClaim, ServiceAccount, Volume,
+};
 use kube::api::PostParams;
 use kube::Api;
 use serde_json::json;
@@ -35,7 +40,12 @@ pub async fn prepare(
     for v in &volumes {
         let path = prepare_one(pod_dir, v, inputs, sources, client)
             .await
-            .map_err(|ConfigError(e)| ConfigError(format!("volume {:?}: {e}", v.name)))?;
+            .map_err(|ConfigError(e)| {
+                ConfigError(format!(
+                    "MountVolume.SetUp failed for volume {:?} : {e}",
+                    v.name
+                ))
+            })?;
         paths.insert(v.name.clone(), path);
     }
     Ok(paths)
@@ -49,28 +59,21 @@ async fn prepare_one(
     client: &kube::Client,
 ) -> Result<PathBuf, ConfigError> {
     let dir = |kind: &str| pod_dir.join("volumes").join(kind).join(&v.name);
+    let claim = match (&v.persistent_volume_claim, &v.ephemeral) {
+        (Some(c), _) => Some(c.claim_name.clone()),
+        (None, Some(_)) => Some(format!(
+            "{}-{}",
+            inputs.pod.metadata.name.as_deref().unwrap_or_default(),
+            v.name
+        )),
+        (None, None) => None,
+    };
+    if let Some(claim) = claim {
+        let namespace = inputs.pod.metadata.namespace.as_deref().unwrap_or_default();
+        return claim_path(client, namespace, &claim).await;
+    }
     if let Some(hp) = &v.host_path {
-        let p = PathBuf::from(&hp.path);
-        match hp.type_.as_deref() {
-            Some("DirectoryOrCreate") => mkdir(&p)?,
-            Some("FileOrCreate") if !p.exists() => {
-                if let Some(parent) = p.parent() {
-                    mkdir(parent)?;
-                }
-                write_file(&p, b"", DEFAULT_MODE)?;
-            }
-            Some("Directory") if !p.is_dir() => {
-                return Err(ConfigError(format!(
-                    "hostPath {} is not a directory",
-                    hp.path
-                )))
-            }
-            Some("File") if !p.is_file() => {
-                return Err(ConfigError(format!("hostPath {} is not a file", hp.path)))
-            }
-            _ => {}
-        }
-        return Ok(p);
+        return host_path(hp);
     }
     if let Some(ed) = &v.empty_dir {
         let p = dir("empty-dir");
@@ -278,6 +281,78 @@ async fn service_account_token(
             String::new()
         }
     }
+}
+
+/// A `hostPath` volume's directory or file, created or checked as its `type` says.
+fn host_path(hp: &HostPathVolumeSource) -> Result<PathBuf, ConfigError> {
+    let p = PathBuf::from(&hp.path);
+    match hp.type_.as_deref() {
+        Some("DirectoryOrCreate") => mkdir(&p)?,
+        Some("FileOrCreate") if !p.exists() => {
+            if let Some(parent) = p.parent() {
+                mkdir(parent)?;
+            }
+            write_file(&p, b"", DEFAULT_MODE)?;
+        }
+        Some("Directory") if !p.is_dir() => {
+            return Err(ConfigError(format!(
+                "hostPath {} is not a directory",
+                hp.path
+            )))
+        }
+        Some("File") if !p.is_file() => {
+            return Err(ConfigError(format!("hostPath {} is not a file", hp.path)))
+        }
+        _ => {}
+    }
+    Ok(p)
+}
+
+/// The host directory of a claim's volume: the claim must be bound (`Bound`, with
+/// `spec.volumeName`) to a `hostPath` or `local` PersistentVolume. A claim not bound yet is an
+/// error the pod worker retries on its next sync.
+async fn claim_path(
+    client: &kube::Client,
+    namespace: &str,
+    claim: &str,
+) -> Result<PathBuf, ConfigError> {
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
+    let pvc = claims
+        .get_opt(claim)
+        .await
+        .map_err(|e| ConfigError(format!("getting persistentvolumeclaim {claim:?}: {e}")))?
+        .ok_or_else(|| ConfigError(format!("persistentvolumeclaim {claim:?} not found")))?;
+    let bound = pvc.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound");
+    let volume = pvc
+        .spec
+        .as_ref()
+        .and_then(|s| s.volume_name.as_deref())
+        .filter(|v| !v.is_empty());
+    let Some(volume) = volume.filter(|_| bound) else {
+        return Err(ConfigError(format!(
+            "error processing PVC {namespace}/{claim}: PVC is not bound"
+        )));
+    };
+    let volumes: Api<PersistentVolume> = Api::all(client.clone());
+    let pv = volumes
+        .get_opt(volume)
+        .await
+        .map_err(|e| ConfigError(format!("getting persistentvolume {volume:?}: {e}")))?
+        .ok_or_else(|| ConfigError(format!("persistentvolume {volume:?} not found")))?;
+    let spec = pv.spec.unwrap_or_default();
+    if let Some(hp) = &spec.host_path {
+        return host_path(hp);
+    }
+    if let Some(local) = &spec.local {
+        let p = PathBuf::from(&local.path);
+        if !p.exists() {
+            return Err(ConfigError(format!("path {:?} does not exist", local.path)));
+        }
+        return Ok(p);
+    }
+    Err(ConfigError(format!(
+        "persistentvolume {volume:?}: only hostPath and local volumes can be mounted on this node"
+    )))
 }
 
 fn mkdir(p: &Path) -> Result<(), ConfigError> {

@@ -708,7 +708,11 @@ impl PodWorker {
             Step::Start(attempt) => {
                 if let Err(w) = self.start_container(c, attempt, observed).await {
                     tracing::warn!(pod = %self.name(), container = %c.name, reason = %w.reason, message = %w.message, "container not started");
-                    if previous.as_ref() != Some(&w.reason) {
+                    if w.reason == "ContainerCreating" && !w.message.is_empty() {
+                        if previous.as_ref() != Some(&w.reason) {
+                            self.event(None, true, "FailedMount", w.message.clone());
+                        }
+                    } else if previous.as_ref() != Some(&w.reason) {
                         // Image errors name their reason; the others say what went wrong.
                         let what = match w.reason.as_str() {
                             "ErrImagePull" | "ImagePullBackOff" | "ErrImageNeverPull" => &w.reason,
@@ -801,9 +805,10 @@ impl PodWorker {
                 volumes: &HashMap::new(),
                 hosts_file: None,
             };
+            // As upstream, a volume that cannot be set up keeps the pod ContainerCreating.
             let made = volumes::prepare(&pod_dir, &inputs, &mut sources, &self.ctx.client)
                 .await
-                .map_err(config_error)?;
+                .map_err(|e| Waiting::new("ContainerCreating", e.0))?;
             let hostname = spec::sandbox_config(&self.ctx, &self.pod, 0).hostname;
             if !host_network {
                 volumes::write_hosts_file(&hosts_file, &sandbox.ip, &hostname)

@@ -16,7 +16,7 @@ mod node_resources_fit;
 mod node_unschedulable;
 mod pod_topology_spread;
 mod taint_toleration;
-mod volumes;
+pub mod volumes;
 
 pub use balanced_allocation::BalancedAllocation;
 pub use image_locality::ImageLocality;
