@@ -159,7 +159,7 @@ where
 /// Starts every enabled controller and runs them until `shutdown`.
 pub async fn run_all(ctx: Arc<Context>, shutdown: CancellationToken) -> anyhow::Result<()> {
     type Builder = fn(&Arc<Context>) -> BoxFuture<'static, ()>;
-    let all: [(&str, Builder); 17] = [
+    let all: [(&str, Builder); 18] = [
         ("replicaset-controller", crate::replicaset::controller),
         ("deployment-controller", crate::deployment::controller),
         ("statefulset-controller", crate::statefulset::controller),
@@ -195,6 +195,10 @@ pub async fn run_all(ctx: Arc<Context>, shutdown: CancellationToken) -> anyhow::
             crate::endpoints::mirroring_controller,
         ),
         ("resourcequota-controller", crate::resourcequota::controller),
+        (
+            "horizontal-pod-autoscaler-controller",
+            crate::hpa::controller,
+        ),
     ];
     let mut running = Vec::new();
     for (name, build) in all {
