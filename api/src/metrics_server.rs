@@ -175,8 +175,16 @@ impl MetricsCache {
     }
 }
 
+/// One line of the Prometheus text format: `name{labels} value [timestamp]`.
+struct PromSample<'a> {
+    name: &'a str,
+    labels: HashMap<String, String>,
+    value: f64,
+    timestamp: Option<i64>,
+}
+
 /// Splits `name{labels} value [timestamp]` of the Prometheus text format.
-fn parse_sample(line: &str) -> Option<(&str, HashMap<String, String>, f64, Option<i64>)> {
+fn parse_sample(line: &str) -> Option<PromSample<'_>> {
     let name_end = line.find(['{', ' '])?;
     let name = &line[..name_end];
     let mut labels = HashMap::new();
@@ -235,7 +243,12 @@ fn parse_sample(line: &str) -> Option<(&str, HashMap<String, String>, f64, Optio
         Some(t) => Some(t.parse().ok()?),
         None => None,
     };
-    Some((name, labels, value, ts))
+    Some(PromSample {
+        name,
+        labels,
+        value,
+        timestamp: ts,
+    })
 }
 
 /// Parses a kubelet's `/metrics/resource` answer; unknown metrics and malformed lines are
@@ -243,13 +256,21 @@ fn parse_sample(line: &str) -> Option<(&str, HashMap<String, String>, f64, Optio
 pub fn parse_scrape(text: &str, now_ms: i64) -> Scrape {
     let mut node_cpu = None;
     let mut node_mem = None;
-    let mut containers: HashMap<ContainerKey, (Option<(f64, i64)>, Option<f64>)> = HashMap::new();
+    // Per container: (CPU seconds and timestamp, memory bytes).
+    type Partial = (Option<(f64, i64)>, Option<f64>);
+    let mut containers: HashMap<ContainerKey, Partial> = HashMap::new();
     for line in text.lines() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let Some((name, labels, value, ts)) = parse_sample(line) else {
+        let Some(PromSample {
+            name,
+            labels,
+            value,
+            timestamp: ts,
+        }) = parse_sample(line)
+        else {
             continue;
         };
         let ts = ts.unwrap_or(now_ms);
@@ -596,10 +617,10 @@ garbage line
         let (key, p) = &s.containers[0];
         assert_eq!(key, &("default".into(), "web".into(), "app".into()));
         assert_eq!(p.memory_bytes, 1048576.0);
-        let (_, labels, v, ts) =
-            parse_sample(r#"m{a="x\"y",b="z"} 3 17"#).expect("a labelled sample parses");
-        assert_eq!(labels.get("a").map(String::as_str), Some("x\"y"));
-        assert_eq!((v, ts), (3.0, Some(17)));
+        let s = parse_sample(r#"m{a="x\"y",b="z"} 3 17"#).expect("a labelled sample parses");
+        assert_eq!(s.name, "m");
+        assert_eq!(s.labels.get("a").map(String::as_str), Some("x\"y"));
+        assert_eq!((s.value, s.timestamp), (3.0, Some(17)));
         assert!(parse_sample(r#"m{a="x} 3"#).is_none());
         assert!(parse_sample("m notanumber").is_none());
     }
