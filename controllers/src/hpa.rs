@@ -1061,6 +1061,20 @@ async fn reconcile(
         }
     }
     let result = sync(&hpa, &ctx, &state, &key).await;
+    // Forget deleted autoscalers.
+    let live: HashSet<String> = ctx
+        .informers
+        .get::<HorizontalPodAutoscaler>()
+        .store()
+        .state()
+        .iter()
+        .map(|h| format!("{}/{}", h.namespace().unwrap_or_default(), h.name_any()))
+        .collect();
+    state
+        .by_hpa
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|k, _| live.contains(k) || *k == key);
     state
         .by_hpa
         .lock()
@@ -1122,7 +1136,8 @@ async fn sync(
         "the HPA controller was able to get the target's current scale".into(),
     );
     let current = scale.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
-    status.current_replicas = Some(scale.status.as_ref().map_or(0, |s| s.replicas));
+    // As upstream: the scale's spec, i.e. the replicas the target is asked for.
+    status.current_replicas = Some(current);
     let min = spec.min_replicas.unwrap_or(1);
     let max = spec.max_replicas;
     let now = now_ms();

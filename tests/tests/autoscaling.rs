@@ -258,6 +258,23 @@ fn scenario(c: &Cluster) -> Result<()> {
             .any(|l| l.starts_with("default") && l.contains(&pod) && l.contains(" spin ")),
         "kubectl top pod -A --containers:\n{containers}"
     );
+    // NodeMetrics as metrics-server writes it.
+    let nodes: Value = serde_json::from_str(&c.kubectl(&[
+        "get",
+        "--raw",
+        "/apis/metrics.k8s.io/v1beta1/nodes",
+    ])?)?;
+    let item = &nodes["items"][0];
+    ensure!(
+        nodes["kind"] == "NodeMetricsList"
+            && item["kind"] == "NodeMetrics"
+            && item["metadata"]["name"] == c.node.as_str()
+            && item["window"].as_str().is_some_and(|w| w.ends_with('s'))
+            && item["timestamp"].as_str().is_some_and(|t| t.ends_with('Z'))
+            && item["usage"]["cpu"].is_string()
+            && item["usage"]["memory"].is_string(),
+        "NodeMetricsList: {nodes}"
+    );
     // metrics-server's NotFound for a pod without metrics.
     let out = c.srv.kubectl(
         &c.k,
