@@ -163,7 +163,7 @@ fn group_pods(
     let (mut ready, mut unready, mut missing, mut ignored) =
         (0, HashSet::new(), HashSet::new(), HashSet::new());
     for p in pods {
-        if p.deleting || p.phase == "Failed" || p.phase == "Succeeded" {
+        if p.deleting || p.phase == "Failed" {
             ignored.insert(p.name.clone());
             continue;
         }
@@ -1135,14 +1135,16 @@ async fn sync(
         "SucceededGetScale",
         "the HPA controller was able to get the target's current scale".into(),
     );
-    let current = scale.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
-    // As upstream: the scale's spec, i.e. the replicas the target is asked for.
+    // As upstream: the replicas the target has; a target asked for none is left alone.
+    let current = scale.status.as_ref().map_or(0, |s| s.replicas);
+    let asked_for = scale.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
     status.current_replicas = Some(current);
     let min = spec.min_replicas.unwrap_or(1);
     let max = spec.max_replicas;
     let now = now_ms();
 
-    let (desired, reason) = if current == 0 && min != 0 {
+    let disabled = asked_for == 0 && min != 0;
+    let (desired, reason) = if disabled {
         set_condition(
             &mut status,
             "ScalingActive",
@@ -1152,25 +1154,11 @@ async fn sync(
         );
         (0, String::new())
     } else if current > max {
-        set_condition(
-            &mut status,
-            "ScalingLimited",
-            true,
-            TOO_MANY.0,
-            TOO_MANY.1.into(),
-        );
         (
             max,
             "Current number of replicas above Spec.MaxReplicas".to_string(),
         )
     } else if current < min {
-        set_condition(
-            &mut status,
-            "ScalingLimited",
-            true,
-            TOO_FEW.0,
-            TOO_FEW.1.into(),
-        );
         (
             min,
             "Current number of replicas below Spec.MinReplicas".to_string(),
@@ -1218,7 +1206,7 @@ async fn sync(
         let metrics = spec.metrics.clone().unwrap_or_default();
         let mut best: Option<(i32, String)> = None;
         let mut statuses = Vec::new();
-        let mut failures: Vec<MetricFailure> = Vec::new();
+        let mut failures: Vec<(&str, String, String)> = Vec::new();
         for m in &metrics {
             match compute_metric(ctx, &ns, &selector, current, m, &pods, tolerances).await {
                 Ok(o) => {
@@ -1230,15 +1218,26 @@ async fn sync(
                 Err((reason, e)) => {
                     ctx.events
                         .publish(COMPONENT, hpa, WARNING, reason, e.clone());
-                    failures.push((reason, e));
+                    // The ScalingActive message carries the error, the summary event the
+                    // error as the metric's status computation wraps it.
+                    let wrapped = match (&m.resource, &m.container_resource) {
+                        (Some(r), _) if m.type_ == "Resource" => {
+                            format!("failed to get {} resource metric value: {e}", r.name)
+                        }
+                        (_, Some(r)) if m.type_ == "ContainerResource" => {
+                            format!("failed to get {} container metric value: {e}", r.name)
+                        }
+                        _ => e.clone(),
+                    };
+                    failures.push((reason, e, wrapped));
                 }
             }
         }
         // As upstream: with an invalid metric, scaling down is unsafe.
         let invalid = !failures.is_empty();
-        if let Some((reason, first)) = failures.first() {
+        if let Some((reason, first, wrapped)) = failures.first() {
             let message = format!(
-                "invalid metrics ({} invalid out of {}), first error is: {first}",
+                "invalid metrics ({} invalid out of {}), first error is: {wrapped}",
                 failures.len(),
                 metrics.len()
             );
@@ -1336,7 +1335,7 @@ async fn sync(
     };
 
     status.desired_replicas = desired;
-    if desired != current {
+    if !disabled && desired != current {
         let patched = tapi
             .patch_scale(
                 &target.name,
