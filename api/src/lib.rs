@@ -20,6 +20,7 @@ pub mod field_validation;
 pub mod limitrange;
 pub mod meta;
 pub mod metrics;
+pub mod metrics_server;
 pub mod openapi;
 pub mod openapi_proto;
 

@@ -137,7 +137,13 @@ impl OpenApi {
     /// CustomResourceDefinitions) for `kubectl explain` and clients' validation.
     pub fn build_with_custom(table: &ResourceTable, custom: &[CustomSchema]) -> OpenApi {
         let model = Model {
-            resources: table.iter().cloned().collect(),
+            // metrics.k8s.io (built-in metrics-server) publishes no schemas, as meso's
+            // OpenAPI documents only what it validates.
+            resources: table
+                .iter()
+                .filter(|r| r.group != crate::metrics_server::GROUP)
+                .cloned()
+                .collect(),
             custom: custom.to_vec(),
         };
         let mut v3: Vec<V3Entry> = Vec::new();

@@ -504,6 +504,39 @@ async fn websocket_stream(
     Ok(r)
 }
 
+/// `GET path` on the kubelet of `node`: the whole body (at most `limit` bytes) of a
+/// successful answer, else an error naming the status.
+pub async fn kubelet_get(
+    state: &AppState,
+    node: &str,
+    path: &str,
+    limit: usize,
+) -> ApiResult<Bytes> {
+    let (host, port) = kubelet_address(state, node)?;
+    let mut sender = connect_kubelet(state, &host, port).await?;
+    let request = Request::get(path)
+        .header(header::HOST, format!("{host}:{port}"))
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let resp = sender
+        .send_request(request)
+        .await
+        .map_err(|e| ApiError::internal(format!("error reading from the kubelet: {e}")))?;
+    let status = resp.status();
+    let body = Limited::new(resp.into_body(), limit)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .map_err(|e| ApiError::internal(format!("error reading from the kubelet: {e}")))?;
+    if !status.is_success() {
+        return Err(ApiError::internal(format!(
+            "the kubelet answered {status}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(MAX_ERROR_BODY)])
+        )));
+    }
+    Ok(body)
+}
+
 /// Streams a kubelet's log answer, or turns its error into upstream's Status.
 async fn stream_log(
     state: &AppState,

@@ -265,6 +265,9 @@ impl AppState {
                 return Err(ApiError::no_resource());
             }
         }
+        if info.group == crate::metrics_server::GROUP {
+            return crate::metrics_server::handle(self, &info, &req);
+        }
         let output = negotiate(&req.headers)?;
         let ctx = ResourceCtx::new(info, p.namespace.clone());
         let watch = p.legacy_watch || req.query.flag("watch");

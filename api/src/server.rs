@@ -63,6 +63,10 @@ pub struct ApiServerArgs {
     /// Keep at least this many most recent store revisions for watchers.
     #[arg(long, default_value_t = 100_000)]
     pub watch_history_revisions: u64,
+    /// How often every kubelet's resource metrics are scraped for `metrics.k8s.io`
+    /// (metrics-server's flag).
+    #[arg(long, default_value = "15s", value_parser = crate::metrics_server::parse_duration)]
+    pub metric_resolution: Duration,
 }
 
 impl ApiServerArgs {
@@ -116,6 +120,10 @@ pub struct AppState {
     pub started: Instant,
     /// TLS towards kubelets (the API server's kubelet-client certificate).
     pub kubelet_tls: Arc<rustls::ClientConfig>,
+    /// The node and container usage `metrics.k8s.io` serves.
+    pub resource_metrics: crate::metrics_server::MetricsCache,
+    /// How often kubelets are scraped for `resource_metrics`.
+    pub metric_resolution: Duration,
 }
 
 impl AppState {
@@ -667,7 +675,10 @@ impl ApiServer {
         let addr: SocketAddr = format!("{}:{}", args.bind_address, args.secure_port)
             .parse()
             .or_else(|_| format!("[{}]:{}", args.bind_address, args.secure_port).parse())?;
-        let table = ResourceTable::builtin();
+        let mut table = ResourceTable::builtin();
+        for r in crate::metrics_server::resources() {
+            table.add(r);
+        }
         let state = Arc::new(AppState {
             registry: Registry::new(store, ranges),
             openapi: RwLock::new(Arc::new(crate::openapi::OpenApi::build(&table))),
@@ -688,6 +699,8 @@ impl ApiServer {
             ready: AtomicBool::new(false),
             started: Instant::now(),
             kubelet_tls: Arc::new(crate::proxy::kubelet_tls(&pki)?),
+            resource_metrics: Default::default(),
+            metric_resolution: args.metric_resolution,
         });
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -723,6 +736,10 @@ impl ApiServer {
         let app = router(self.state.clone());
         let shutdown = self.state.shutdown.clone();
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        tokio::spawn(crate::metrics_server::run(
+            self.state.clone(),
+            self.state.metric_resolution,
+        ));
         self.state.ready.store(true, Ordering::SeqCst);
         tracing::info!(addr = %self.addr, kubeconfig = %self.kubeconfig.display(), "serving");
         loop {

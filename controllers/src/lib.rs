@@ -15,6 +15,7 @@ pub mod endpoints;
 pub mod events;
 pub mod gc;
 pub mod history;
+pub mod hpa;
 pub mod informer;
 pub mod job;
 pub mod localpath;
@@ -68,6 +69,7 @@ pub const CONTROLLERS: &[&str] = &[
     "persistentvolumeclaim-protection-controller",
     "persistentvolume-protection-controller",
     "local-path-provisioner",
+    "horizontal-pod-autoscaler-controller",
 ];
 
 /// Command-line flags (kube-controller-manager's names).
@@ -125,6 +127,24 @@ pub struct Config {
     /// How often every ResourceQuota's usage is recomputed from scratch.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub resource_quota_sync_period: Duration,
+    /// How often every HorizontalPodAutoscaler is synced.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub horizontal_pod_autoscaler_sync_period: Duration,
+    /// How long an autoscaler waits before scaling down after a higher recommendation (when
+    /// it has no `behavior`; else the default of `behavior.scaleDown`).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub horizontal_pod_autoscaler_downscale_stabilization: Duration,
+    /// The ratio of usage to target within which no scaling happens.
+    #[arg(long, default_value_t = 0.1)]
+    pub horizontal_pod_autoscaler_tolerance: f64,
+    /// After a pod starts, how long its CPU samples are used only when it is ready and a whole
+    /// metric window has passed since.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub horizontal_pod_autoscaler_cpu_initialization_period: Duration,
+    /// After a pod starts, how long it may take to become ready before an unready pod is
+    /// taken as never ready.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub horizontal_pod_autoscaler_initial_readiness_delay: Duration,
 }
 
 /// How fast unhealthy nodes get the `NoExecute` taints that evict their pods, per zone

@@ -178,7 +178,7 @@ where
 /// Starts every enabled controller and runs them until `shutdown`.
 pub async fn run_all(ctx: Arc<Context>, shutdown: CancellationToken) -> anyhow::Result<()> {
     type Builder = fn(&Arc<Context>) -> BoxFuture<'static, ()>;
-    let all: [(&str, Builder); 22] = [
+    let all: [(&str, Builder); 23] = [
         ("replicaset-controller", crate::replicaset::controller),
         ("deployment-controller", crate::deployment::controller),
         ("statefulset-controller", crate::statefulset::controller),
@@ -228,6 +228,10 @@ pub async fn run_all(ctx: Arc<Context>, shutdown: CancellationToken) -> anyhow::
             crate::volumeprotection::pv_controller,
         ),
         ("local-path-provisioner", crate::localpath::controller),
+        (
+            "horizontal-pod-autoscaler-controller",
+            crate::hpa::controller,
+        ),
     ];
     let mut running = Vec::new();
     for (name, build) in all {

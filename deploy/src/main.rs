@@ -61,6 +61,9 @@ struct ServerArgs {
     controllers_metrics_bind_address: String,
     #[command(flatten)]
     eviction: meso_controllers::EvictionRates,
+    /// How often the built-in controllers sync every HorizontalPodAutoscaler.
+    #[arg(long, default_value = "15s", value_parser = meso_controllers::parse_duration)]
+    horizontal_pod_autoscaler_sync_period: std::time::Duration,
     /// Where the built-in scheduler serves `/metrics` over plain HTTP ("0": nowhere).
     #[arg(long, default_value = "0")]
     scheduler_metrics_bind_address: String,
@@ -195,6 +198,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
             kubeconfig: Some(kubeconfig.clone()),
             metrics_bind_address: args.controllers_metrics_bind_address.clone(),
             eviction: args.eviction,
+            horizontal_pod_autoscaler_sync_period: args.horizontal_pod_autoscaler_sync_period,
             ..Default::default()
         };
         spawn_component(

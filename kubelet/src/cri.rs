@@ -166,6 +166,19 @@ impl Cri {
             .containers)
     }
 
+    /// Resource usage of every container the runtime has stats for.
+    pub async fn list_container_stats(&self) -> Result<Vec<api::ContainerStats>> {
+        let req = api::ListContainerStatsRequest { filter: None };
+        Ok(self
+            .runtime
+            .clone()
+            .list_container_stats(req)
+            .await
+            .map_err(cri_err("ListContainerStats"))?
+            .into_inner()
+            .stats)
+    }
+
     pub async fn container_status(&self, id: &str) -> Result<Option<api::ContainerStatus>> {
         let req = api::ContainerStatusRequest {
             container_id: id.into(),

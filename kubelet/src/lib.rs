@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod node;
 pub mod pods;
 pub mod proxy;
+pub mod resource_metrics;
 pub mod server;
 
 use std::net::IpAddr;

@@ -1,5 +1,6 @@
 //! The kubelet's HTTPS server (`--kubelet-port`, 10250 by default) for the API server:
-//! `GET /containerLogs/{ns}/{pod}/{container}` from the CRI log files, and
+//! `GET /containerLogs/{ns}/{pod}/{container}` from the CRI log files, `GET /metrics/resource`
+//! (resource usage for metrics.k8s.io, [`crate::resource_metrics`]), and
 //! `/exec/{ns}/{pod}/{container}`, `/attach/{ns}/{pod}/{container}`, `/portForward/{ns}/{pod}`,
 //! which ask CRI for a single-use URL of containerd's streaming server and proxy the upgraded
 //! connection to it untouched (SPDY/3.1; the API server translates kubectl's WebSocket streams
@@ -267,6 +268,17 @@ impl KubeletServer {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         match (req.method(), segments.as_slice()) {
             (&Method::GET, ["healthz"]) => text(StatusCode::OK, "ok"),
+            (&Method::GET, ["metrics", "resource"]) => {
+                let mut r = text(
+                    StatusCode::OK,
+                    crate::resource_metrics::collect(&self.cri).await,
+                );
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                r
+            }
             (&Method::GET, ["containerLogs", ns, pod, container]) => {
                 self.container_logs(ns, pod, container, &params).await
             }
