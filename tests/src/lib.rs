@@ -49,6 +49,54 @@ pub fn is_ci() -> bool {
     )
 }
 
+/// Whether this machine can run real pods: root, containerd, runc, ctr, the CNI plugins, nft,
+/// busybox-static (for the test image) and gcc (for the pause image). `false` means the caller
+/// skips, with the reason on stderr; under `CI=true` a missing prerequisite panics instead.
+pub fn pod_prerequisites(suite: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut missing: Vec<&str> = Vec::new();
+    if !root {
+        missing.push("root");
+    }
+    for (what, path) in [
+        ("containerd", "/usr/bin/containerd"),
+        ("runc", "/usr/sbin/runc"),
+        ("ctr", "/usr/bin/ctr"),
+        ("CNI plugins", "/usr/lib/cni/bridge"),
+        ("nft", "/usr/sbin/nft"),
+        ("busybox-static", "/bin/busybox"),
+        ("gcc", "/usr/bin/gcc"),
+    ] {
+        if !Path::new(path).exists() {
+            missing.push(what);
+        }
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!("{suite} prerequisites missing: {}", missing.join(", "));
+    if is_ci() {
+        panic!("{msg} (.ci/run installs them)");
+    }
+    eprintln!("SKIPPED: {msg}");
+    false
+}
+
+/// The image archives (`pause.tar`, `busybox.tar`) that `deploy/images/build.sh` builds into
+/// `out`, once per test process (later calls return the first result).
+pub fn image_archives(out: &Path) -> Result<&'static Path> {
+    static DIR: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    let built = DIR.get_or_init(|| {
+        let script = workspace_root().join("deploy/images/build.sh");
+        match Command::new("bash").arg(&script).arg(out).status() {
+            Ok(s) if s.success() => Ok(out.to_path_buf()),
+            other => Err(format!("{} failed: {other:?}", script.display())),
+        }
+    });
+    built.as_deref().map_err(|e| anyhow!("{e}"))
+}
+
 /// The workspace root (parent of this crate).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -627,6 +675,55 @@ impl MesoServer {
             Some(_) => Ok(()),
             None => bail!("meso server survived SIGKILL for 10 s"),
         }
+    }
+
+    /// A whole cluster as `deploy/up.sh` starts it: [`start_full`](Self::start_full) with the
+    /// local agent on a pod network and CNI bridge of its own (apart from other tests on the
+    /// host), its kubelet on 127.0.0.1 with a free port, a 1 s pod sync period, and the
+    /// archives in `images` (see [`image_archives`]) linked into the agent's image directory.
+    /// The node is named `meso-<tag>-<n>`; `extra` adds flags. Returns the node's name too.
+    pub fn start_cluster(tag: &str, extra: &[&str], images: &Path) -> Result<(Self, String)> {
+        let n = std::process::id() % 98 + 2;
+        let node = format!("meso-{tag}-{n}");
+        let mut args = vec![
+            format!("--pod-cidr=10.42.{n}.0/24"),
+            "--pod-egress=local".to_string(),
+            format!("--agent-arg=--cni-bridge=meso{n}"),
+            format!("--agent-arg=--node-name={node}"),
+            "--agent-arg=--node-ip=127.0.0.1".to_string(),
+            "--agent-arg=--kubelet-address=127.0.0.1".to_string(),
+            "--agent-arg=--kubelet-port=0".to_string(),
+            "--agent-arg=--metrics-bind-address=127.0.0.1:0".to_string(),
+            "--agent-arg=--sync-period-seconds=1".to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let srv = Self::start_full(&args, &|data: &Path| {
+            let dir = data.join("agent/images");
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            for archive in ["pause.tar", "busybox.tar"] {
+                std::os::unix::fs::symlink(images.join(archive), dir.join(archive))
+                    .with_context(|| format!("linking {archive}"))?;
+            }
+            Ok(())
+        })?;
+        Ok((srv, node))
+    }
+
+    /// Best effort before stopping a cluster: deletes every object of `kinds` and every pod,
+    /// then waits up to a minute for the pods to be gone, so no container (nor its mounts
+    /// under the data dir) outlives the test.
+    pub fn remove_pods(&self, k: &Kubectl, kinds: &str) {
+        let _ = self.kubectl(k, &["delete", kinds, "--all", "--wait=false"]);
+        let _ = self.kubectl(k, &["delete", "pods", "--all", "--wait=false"]);
+        let _ = poll_until(Duration::from_secs(60), "all pods gone", || {
+            let pods = self.kubectl_ok(k, &["get", "pods", "-o", "name"])?;
+            if pods.trim().is_empty() {
+                return Ok(Some(()));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+            Ok(None)
+        });
     }
 
     /// Starts the server again on the same data dir, port and extra arguments.

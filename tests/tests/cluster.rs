@@ -10,64 +10,18 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use meso_tests::{is_ci, poll_until, run_bounded, Kubectl, MesoServer};
+use meso_tests::{poll_until, run_bounded, Kubectl, MesoServer};
 
 /// What the web pods serve at `/x`.
 const PAGE: &str = "hello-from-meso";
 /// The web pods' command: a known file, a log line, then busybox httpd in the foreground.
 const WEB_CMD: &str =
     "mkdir -p /www && echo hello-from-meso > /www/x && echo web-serving && exec httpd -f -p 8080 -h /www";
-
-fn prerequisites() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let mut missing: Vec<&str> = Vec::new();
-    if !root {
-        missing.push("root");
-    }
-    for (what, path) in [
-        ("containerd", "/usr/bin/containerd"),
-        ("runc", "/usr/sbin/runc"),
-        ("CNI plugins", "/usr/lib/cni/bridge"),
-        ("nft", "/usr/sbin/nft"),
-        ("busybox-static", "/bin/busybox"),
-        ("gcc", "/usr/bin/gcc"),
-    ] {
-        if !Path::new(path).exists() {
-            missing.push(what);
-        }
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!("cluster e2e prerequisites missing: {}", missing.join(", "));
-    if is_ci() {
-        panic!("{msg} (.ci/run installs them)");
-    }
-    eprintln!("SKIPPED: {msg}");
-    false
-}
-
-/// The image archives (`pause.tar`, `busybox.tar`), built once by `deploy/images/build.sh`.
-fn images() -> Result<&'static Path> {
-    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let built = DIR.get_or_init(|| {
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("meso-images-cluster");
-        let script = meso_tests::workspace_root().join("deploy/images/build.sh");
-        let status = Command::new("bash").arg(&script).arg(&out).status();
-        match status {
-            Ok(s) if s.success() => Ok(out),
-            other => Err(format!("{} failed: {other:?}", script.display())),
-        }
-    });
-    built.as_deref().map_err(|e| anyhow::anyhow!("{e}"))
-}
 
 struct Cluster {
     srv: MesoServer,
@@ -210,60 +164,22 @@ fn kill_with_children(pids: &[u32]) {
 
 #[test]
 fn whole_cluster_with_kubectl_and_helm() -> Result<()> {
-    if !prerequisites() {
+    if !meso_tests::pod_prerequisites("cluster e2e") {
         return Ok(());
     }
     let (Some(k), Some(helm)) = (meso_tests::kubectl_135(), meso_tests::helm()) else {
         return Ok(());
     };
     let started = Instant::now();
-    let images = images()?;
-    // A pod network and bridge of our own, apart from kubelet tests on the same host.
-    let n = std::process::id() % 98 + 2;
-    let node = format!("meso-e2e-{n}");
-    let args = [
-        format!("--pod-cidr=10.42.{n}.0/24"),
-        "--pod-egress=local".to_string(),
-        format!("--agent-arg=--cni-bridge=mesoc{n}"),
-        format!("--agent-arg=--node-name={node}"),
-        "--agent-arg=--node-ip=127.0.0.1".to_string(),
-        "--agent-arg=--kubelet-address=127.0.0.1".to_string(),
-        "--agent-arg=--kubelet-port=0".to_string(),
-        "--agent-arg=--metrics-bind-address=127.0.0.1:0".to_string(),
-        "--agent-arg=--sync-period-seconds=1".to_string(),
-    ];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let srv = MesoServer::start_full(&args, &|data: &Path| {
-        let dir = data.join("agent/images");
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        for archive in ["pause.tar", "busybox.tar"] {
-            std::os::unix::fs::symlink(images.join(archive), dir.join(archive))
-                .with_context(|| format!("linking {archive}"))?;
-        }
-        Ok(())
-    })?;
+    let images = meso_tests::image_archives(
+        &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("meso-images"),
+    )?;
+    let (srv, node) = MesoServer::start_cluster("e2e", &[], images)?;
     let mut c = Cluster { srv, k, helm, node };
     let result = scenario(&c);
     let data_dir = c.srv.data_dir().display().to_string();
     if result.is_err() {
-        // Best effort: let the agent tear every pod down so that no container (nor its
-        // mounts under the data dir) outlives a failed test.
-        let _ = c.srv.kubectl(
-            &c.k,
-            &[
-                "delete",
-                "deployments,replicasets,jobs",
-                "--all",
-                "--wait=false",
-            ],
-        );
-        let _ = c
-            .srv
-            .kubectl(&c.k, &["delete", "pods", "--all", "--wait=false"]);
-        let _ = poll_until(Duration::from_secs(60), "all pods gone", || {
-            let pods = c.srv.kubectl_ok(&c.k, &["get", "pods", "-o", "name"])?;
-            Ok(pods.trim().is_empty().then_some(()))
-        });
+        c.srv.remove_pods(&c.k, "deployments,replicasets,jobs");
     }
     // 6. SIGTERM: a clean exit; the agent's containerd goes with it, and since every pod was
     // deleted first, no shim or container is left either.

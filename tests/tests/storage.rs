@@ -9,50 +9,10 @@
 //! test is skipped with a message, except under `CI=true`, where it fails.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use meso_tests::{is_ci, poll_until, Kubectl, MesoServer};
-
-fn prerequisites() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let mut missing: Vec<&str> = Vec::new();
-    if !root {
-        missing.push("root");
-    }
-    for (what, path) in [
-        ("containerd", "/usr/bin/containerd"),
-        ("runc", "/usr/sbin/runc"),
-        ("CNI plugins", "/usr/lib/cni/bridge"),
-        ("nft", "/usr/sbin/nft"),
-        ("busybox-static", "/bin/busybox"),
-        ("gcc", "/usr/bin/gcc"),
-    ] {
-        if !Path::new(path).exists() {
-            missing.push(what);
-        }
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!("storage e2e prerequisites missing: {}", missing.join(", "));
-    if is_ci() {
-        panic!("{msg} (.ci/run installs them)");
-    }
-    eprintln!("SKIPPED: {msg}");
-    false
-}
-
-/// The image archives (`pause.tar`, `busybox.tar`), built by `deploy/images/build.sh`.
-fn images() -> Result<PathBuf> {
-    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("meso-images-storage");
-    let script = meso_tests::workspace_root().join("deploy/images/build.sh");
-    let status = Command::new("bash").arg(&script).arg(&out).status()?;
-    ensure!(status.success(), "{} failed: {status}", script.display());
-    Ok(out)
-}
+use meso_tests::{poll_until, Kubectl, MesoServer};
 
 const SET: &str = r#"
 apiVersion: apps/v1
@@ -124,49 +84,20 @@ impl Cluster {
 
 #[test]
 fn stateful_set_keeps_its_data_across_pod_restarts() -> Result<()> {
-    if !prerequisites() {
+    if !meso_tests::pod_prerequisites("storage e2e") {
         return Ok(());
     }
     let Some(k) = meso_tests::kubectl_135() else {
         return Ok(());
     };
-    let images = images()?;
-    let n = std::process::id() % 98 + 2;
-    let node = format!("meso-st-{n}");
-    let args = [
-        format!("--pod-cidr=10.44.{n}.0/24"),
-        "--pod-egress=local".to_string(),
-        format!("--agent-arg=--cni-bridge=mesos{n}"),
-        format!("--agent-arg=--node-name={node}"),
-        "--agent-arg=--node-ip=127.0.0.1".to_string(),
-        "--agent-arg=--kubelet-address=127.0.0.1".to_string(),
-        "--agent-arg=--kubelet-port=0".to_string(),
-        "--agent-arg=--metrics-bind-address=127.0.0.1:0".to_string(),
-        "--agent-arg=--sync-period-seconds=1".to_string(),
-        "--agent-arg=--proxy-mode=none".to_string(),
-    ];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let srv = MesoServer::start_full(&args, &|data: &Path| {
-        let dir = data.join("agent/images");
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        for archive in ["pause.tar", "busybox.tar"] {
-            std::os::unix::fs::symlink(images.join(archive), dir.join(archive))
-                .with_context(|| format!("linking {archive}"))?;
-        }
-        Ok(())
-    })?;
+    let images = meso_tests::image_archives(
+        &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("meso-images"),
+    )?;
+    let (srv, node) = MesoServer::start_cluster("st", &["--agent-arg=--proxy-mode=none"], images)?;
     let mut c = Cluster { srv, k };
     let result = scenario(&c, &node);
     if result.is_err() {
-        // Best effort: no container (nor its mounts under the data dir) outlives a failure.
-        let _ = c.srv.kubectl(
-            &c.k,
-            &["delete", "statefulsets,pods", "--all", "--wait=false"],
-        );
-        let _ = poll_until(Duration::from_secs(60), "all pods gone", || {
-            let pods = c.srv.kubectl_ok(&c.k, &["get", "pods", "-o", "name"])?;
-            Ok(pods.trim().is_empty().then_some(()))
-        });
+        c.srv.remove_pods(&c.k, "statefulsets");
     }
     let stopped = c.srv.stop();
     result?;

@@ -9,14 +9,13 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use k8s_openapi::api::core::v1::{ContainerStatus, Event, Node, Pod};
 use kube::api::PostParams;
 use kube::Api;
-use meso_tests::{is_ci, MesoServer};
+use meso_tests::MesoServer;
 use serde_json::json;
 
 /// The busybox image `deploy/images/build.sh` builds (a fixed tag: `latest` would default to
@@ -27,49 +26,12 @@ pub const KUBELET: &str = env!("CARGO_BIN_EXE_meso-kubelet");
 
 /// Whether this machine can run pods; `false` means skip (explained), and in CI it panics.
 pub fn prerequisites() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let mut missing: Vec<&str> = Vec::new();
-    if !root {
-        missing.push("root");
-    }
-    for (what, path) in [
-        ("containerd", "/usr/bin/containerd"),
-        ("runc", "/usr/sbin/runc"),
-        ("ctr", "/usr/bin/ctr"),
-        ("CNI plugins", "/usr/lib/cni/bridge"),
-        ("nft", "/usr/sbin/nft"),
-        ("busybox-static", "/bin/busybox"),
-        ("gcc", "/usr/bin/gcc"),
-    ] {
-        if !Path::new(path).exists() {
-            missing.push(what);
-        }
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!("kubelet e2e prerequisites missing: {}", missing.join(", "));
-    if is_ci() {
-        panic!("{msg} (.ci/run installs them)");
-    }
-    eprintln!("SKIPPED: {msg}");
-    false
+    meso_tests::pod_prerequisites("kubelet e2e")
 }
 
 /// The image archives, built once per test process by `deploy/images/build.sh`.
 pub fn images() -> Result<&'static Path> {
-    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let built = DIR.get_or_init(|| {
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("meso-images");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/images/build.sh");
-        let status = Command::new("bash").arg(&script).arg(&out).status();
-        match status {
-            Ok(s) if s.success() => Ok(out),
-            other => Err(format!("{} failed: {other:?}", script.display())),
-        }
-    });
-    built.as_deref().map_err(|e| anyhow::anyhow!("{e}"))
+    meso_tests::image_archives(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("meso-images"))
 }
 
 /// A control plane plus one kubelet node.
