@@ -986,9 +986,18 @@ mod tests {
         let a = json!({"metadata": {"name": "a", "resourceVersion": "1"}, "spec": {"x": 1}});
         let b = json!({"metadata": {"resourceVersion": "2", "name": "a"}, "spec": {"x": 1}});
         assert!(same_but_rv(&a, &b));
-        assert!(same_but_rv(&a, &json!({"metadata": {"name": "a"}, "spec": {"x": 1}})));
-        assert!(!same_but_rv(&a, &json!({"metadata": {"name": "b"}, "spec": {"x": 1}})));
-        assert!(!same_but_rv(&a, &json!({"metadata": {"name": "a"}, "spec": {"x": 2}})));
+        assert!(same_but_rv(
+            &a,
+            &json!({"metadata": {"name": "a"}, "spec": {"x": 1}})
+        ));
+        assert!(!same_but_rv(
+            &a,
+            &json!({"metadata": {"name": "b"}, "spec": {"x": 1}})
+        ));
+        assert!(!same_but_rv(
+            &a,
+            &json!({"metadata": {"name": "a"}, "spec": {"x": 2}})
+        ));
         assert!(!same_but_rv(
             &a,
             &json!({"metadata": {"name": "a", "uid": "u"}, "spec": {"x": 1}})
@@ -998,6 +1007,9 @@ mod tests {
             &a,
             &json!({"metadata": {"name": "a"}, "spec": {"x": 1}, "status": {}})
         ));
-        assert!(!same_but_rv(&json!({"spec": 1}), &json!({"metadata": {}, "spec": 1})));
+        assert!(!same_but_rv(
+            &json!({"spec": 1}),
+            &json!({"metadata": {}, "spec": 1})
+        ));
     }
 }
