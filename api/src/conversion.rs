@@ -39,6 +39,11 @@ fn rename(obj: &mut Value, pairs: impl Iterator<Item = (&'static str, &'static s
     o.extend(moved);
 }
 
+/// Whether the stored form of `group/resource` differs from the served one.
+pub fn converts(group: &str, resource: &str) -> bool {
+    is_events_v1(group, resource)
+}
+
 /// Converts an object of `group/resource` into its stored form.
 pub fn to_storage(group: &str, resource: &str, obj: &mut Value) {
     if is_events_v1(group, resource) {

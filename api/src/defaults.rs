@@ -1188,14 +1188,20 @@ fn objects_in<'a>(m: &'a mut Obj, key: &str) -> impl Iterator<Item = &'a mut Obj
 
 /// Puts the keys of `m` in `order`; keys not listed keep their relative order after them.
 fn reorder(m: &mut Obj, order: &[&str]) {
-    let mut rest = std::mem::take(m);
-    for key in order {
-        if let Some(v) = rest.shift_remove(*key) {
-            m.insert((*key).to_string(), v);
-        }
-    }
-    for (k, v) in rest {
-        m.insert(k, v);
+    let rank = |k: &str| order.iter().position(|o| *o == k).unwrap_or(order.len());
+    // Usually in order already (an object read back from the store): nothing to move.
+    let mut last = 0;
+    let sorted = m.keys().all(|k| {
+        let r = rank(k);
+        let ok = r >= last;
+        last = r;
+        ok
+    });
+    if !sorted {
+        let mut entries: Vec<(String, Value)> = std::mem::take(m).into_iter().collect();
+        // Stable: the keys not listed keep their relative order after the listed ones.
+        entries.sort_by_cached_key(|(k, _)| rank(k));
+        m.extend(entries);
     }
 }
 
@@ -3967,6 +3973,20 @@ fn interpret_suffix(suffix: &str) -> Option<(i32, i32, QuantityFormat)> {
 mod tests {
     use super::*;
     use std::path::PathBuf;
+
+    #[test]
+    fn reorder_puts_listed_keys_first_and_keeps_the_rest_in_place() {
+        let order = &["a", "b", "c"];
+        let mut m: Obj = serde_json::from_str(r#"{"y":1,"c":2,"x":3,"a":4}"#).unwrap();
+        reorder(&mut m, order);
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["a", "c", "y", "x"]);
+        reorder(&mut m, order);
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["a", "c", "y", "x"]);
+        assert_eq!(m["y"], 1);
+        let mut m: Obj = serde_json::from_str(r#"{"z":1,"b":2}"#).unwrap();
+        reorder(&mut m, order);
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["b", "z"]);
+    }
 
     fn upstream() -> PathBuf {
         PathBuf::from(concat!(

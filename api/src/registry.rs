@@ -83,7 +83,26 @@ impl ResourceCtx {
     pub fn encode(&self, obj: &Value) -> ApiResult<Vec<u8>> {
         let mut obj = obj.clone();
         crate::conversion::to_storage(&self.info.group, &self.info.plural, &mut obj);
-        encode(&obj)
+        encode(obj)
+    }
+
+    /// The object as [`decode`](Self::decode) would read back `obj` just written at `revision`,
+    /// without the round trip through its bytes where the stored form is the served one.
+    pub fn written(&self, mut obj: Value, kv: &KeyValue) -> ApiResult<Value> {
+        if crate::conversion::converts(&self.info.group, &self.info.plural) {
+            return self.decode_kv(kv);
+        }
+        if let Some(o) = obj.as_object_mut() {
+            o.insert("apiVersion".into(), json!(self.info.api_version()));
+            o.insert("kind".into(), json!(self.info.kind));
+        }
+        if let Some(m) = meta::metadata_mut(&mut obj) {
+            // What `encode` and `decode` do to metadata, in the same order.
+            m.remove("resourceVersion");
+            m.remove("selfLink");
+            m.insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
+        }
+        Ok(obj)
     }
 
     /// The schema server-side apply and managedFields use for this resource.
@@ -119,8 +138,7 @@ impl ResourceCtx {
 }
 
 /// Encodes an object for the store: resourceVersion and selfLink are not stored.
-fn encode(obj: &Value) -> ApiResult<Vec<u8>> {
-    let mut obj = obj.clone();
+fn encode(mut obj: Value) -> ApiResult<Vec<u8>> {
     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
         m.remove("selfLink");
@@ -128,12 +146,31 @@ fn encode(obj: &Value) -> ApiResult<Vec<u8>> {
     serde_json::to_vec(&obj).map_err(|e| ApiError::internal(format!("encoding object: {e}")))
 }
 
-fn without_rv(obj: &Value) -> Value {
-    let mut obj = obj.clone();
-    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-    }
-    obj
+/// Whether two objects are equal but for `metadata.resourceVersion` (compared in place: no
+/// copies of either).
+fn same_but_rv(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let meta_equal = |x: Option<&Value>, y: Option<&Value>| match (x, y) {
+        (Some(Value::Object(x)), Some(Value::Object(y))) => {
+            let fields = |m: &'_ serde_json::Map<String, Value>| {
+                m.iter()
+                    .filter(|(k, _)| k.as_str() != "resourceVersion")
+                    .count()
+            };
+            fields(x) == fields(y)
+                && x.iter()
+                    .filter(|(k, _)| k.as_str() != "resourceVersion")
+                    .all(|(k, v)| y.get(k) == Some(v))
+        }
+        (x, y) => x == y,
+    };
+    a.len() == b.len()
+        && meta_equal(a.get("metadata"), b.get("metadata"))
+        && a.iter()
+            .filter(|(k, _)| k.as_str() != "metadata")
+            .all(|(k, v)| b.get(k) == Some(v))
 }
 
 /// Options of a list (and the initial state of a watch).
@@ -550,7 +587,7 @@ impl Registry {
             crate::validation::normalize_service_cluster_ips(&mut obj, None);
         }
         match self.store.create(&key, ctx.encode(&obj)?).await {
-            Ok(kv) => ctx.decode_kv(&kv),
+            Ok(kv) => ctx.written(obj, &kv),
             Err(e) => {
                 self.after_remove(ctx, &obj).await;
                 match e {
@@ -691,7 +728,7 @@ impl Registry {
                     Err(e) => return Err(e.into()),
                 }
             }
-            if without_rv(&new) == without_rv(&current) {
+            if same_but_rv(&new, &current) {
                 return Ok(current);
             }
             if subresource.is_none() {
@@ -705,7 +742,7 @@ impl Registry {
                 .update(&key, kv.mod_revision, ctx.encode(&new)?)
                 .await
             {
-                Ok(kv) => return ctx.decode_kv(&kv),
+                Ok(kv) => return ctx.written(new, &kv),
                 Err(StoreError::Conflict { .. }) if pinned.is_none() => continue,
                 Err(StoreError::Conflict { .. }) => {
                     return Err(ApiError::stale(ctx.group(), ctx.resource(), name))
@@ -944,5 +981,81 @@ mod tests {
         assert_eq!(rv, 20692);
         assert_eq!(start, "list-1\u{0}");
         assert!(decode_continue("!!!").is_err());
+    }
+
+    fn ctx(group: &str, version: &str, plural: &str) -> ResourceCtx {
+        let table = crate::resources::ResourceTable::builtin();
+        let info = table.get(group, version, plural).cloned().unwrap();
+        ResourceCtx::new(info, Some("default".into()))
+    }
+
+    /// An object just written is served exactly as reading it back from the store serves it.
+    #[test]
+    fn written_matches_decoding_the_stored_bytes() {
+        let kv = |ctx: &ResourceCtx, obj: &Value| KeyValue {
+            key: "k".into(),
+            value: ctx.encode(obj).unwrap(),
+            create_revision: 7,
+            mod_revision: 9,
+        };
+        let pods = ctx("", "v1", "pods");
+        let pod = json!({
+            "metadata": {"name": "p", "resourceVersion": "3", "selfLink": "/x",
+                "namespace": "default", "uid": "u", "labels": {"a": "b"}},
+            "spec": {"containers": [{"name": "c", "image": "i"}], "n": 1.5, "z": null},
+            "kind": "Pod",
+        });
+        let stored = kv(&pods, &pod);
+        let got = pods.written(pod, &stored).unwrap();
+        let want = pods.decode_kv(&stored).unwrap();
+        assert_eq!(got, want);
+        assert_eq!(
+            serde_json::to_string(&got).unwrap(),
+            serde_json::to_string(&want).unwrap(),
+            "same key order"
+        );
+        assert_eq!(got["metadata"]["resourceVersion"], "9");
+        // Stored in another form: read back through the bytes.
+        let events = ctx("events.k8s.io", "v1", "events");
+        let ev = json!({"metadata": {"name": "e"}, "note": "hi", "regarding": {"name": "p"}});
+        let stored = kv(&events, &ev);
+        let got = events.written(ev, &stored).unwrap();
+        let want = events.decode_kv(&stored).unwrap();
+        assert_eq!(
+            serde_json::to_string(&got).unwrap(),
+            serde_json::to_string(&want).unwrap()
+        );
+    }
+
+    #[test]
+    fn same_but_rv_ignores_only_the_resource_version() {
+        let a = json!({"metadata": {"name": "a", "resourceVersion": "1"}, "spec": {"x": 1}});
+        let b = json!({"metadata": {"resourceVersion": "2", "name": "a"}, "spec": {"x": 1}});
+        assert!(same_but_rv(&a, &b));
+        assert!(same_but_rv(
+            &a,
+            &json!({"metadata": {"name": "a"}, "spec": {"x": 1}})
+        ));
+        assert!(!same_but_rv(
+            &a,
+            &json!({"metadata": {"name": "b"}, "spec": {"x": 1}})
+        ));
+        assert!(!same_but_rv(
+            &a,
+            &json!({"metadata": {"name": "a"}, "spec": {"x": 2}})
+        ));
+        assert!(!same_but_rv(
+            &a,
+            &json!({"metadata": {"name": "a", "uid": "u"}, "spec": {"x": 1}})
+        ));
+        assert!(!same_but_rv(&a, &json!({"metadata": {"name": "a"}})));
+        assert!(!same_but_rv(
+            &a,
+            &json!({"metadata": {"name": "a"}, "spec": {"x": 1}, "status": {}})
+        ));
+        assert!(!same_but_rv(
+            &json!({"spec": 1}),
+            &json!({"metadata": {}, "spec": 1})
+        ));
     }
 }

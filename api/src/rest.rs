@@ -216,27 +216,27 @@ impl AppState {
         ctx: &ResourceCtx,
         output: Output,
         query: &Query,
-        obj: &Value,
+        obj: Value,
     ) -> ApiResult<Value> {
         match output {
             Output::Table => {
                 let include = IncludeObject::parse(query.get("includeObject"))
                     .map_err(ApiError::bad_request)?;
-                let rv = meta::meta_str(obj, "resourceVersion")
+                let rv = meta::meta_str(&obj, "resourceVersion")
                     .unwrap_or("")
                     .to_string();
                 Ok(render_table(
                     &ctx.info.group,
                     &ctx.info.plural,
-                    std::slice::from_ref(obj),
+                    std::slice::from_ref(&obj),
                     include,
                     json!({"resourceVersion": rv}),
                     self.printer_columns(&ctx.info).as_deref(),
                     chrono::Utc::now(),
                 ))
             }
-            Output::Metadata => Ok(partial_metadata(obj)),
-            _ => Ok(obj.clone()),
+            Output::Metadata => Ok(partial_metadata(&obj)),
+            _ => Ok(obj),
         }
     }
 
@@ -279,7 +279,7 @@ impl AppState {
                 Ok(respond(
                     StatusCode::OK,
                     output,
-                    &self.render_one(&ctx, output, &req.query, &obj)?,
+                    &self.render_one(&ctx, output, &req.query, obj)?,
                 ))
             }
             (&Method::GET, Some(name), Some("scale")) => {
@@ -541,7 +541,7 @@ impl AppState {
         Ok(respond_warn(
             StatusCode::CREATED,
             output,
-            &self.render_one(ctx, output, &req.query, &created)?,
+            &self.render_one(ctx, output, &req.query, created)?,
             &warnings,
         ))
     }
@@ -585,7 +585,7 @@ impl AppState {
         Ok(respond_warn(
             StatusCode::OK,
             output,
-            &self.render_one(ctx, output, &req.query, &updated)?,
+            &self.render_one(ctx, output, &req.query, updated)?,
             &warnings,
         ))
     }
@@ -709,7 +709,7 @@ impl AppState {
         Ok(respond_warn(
             StatusCode::OK,
             output,
-            &self.render_one(ctx, output, &req.query, &updated)?,
+            &self.render_one(ctx, output, &req.query, updated)?,
             &warnings,
         ))
     }
@@ -797,7 +797,7 @@ impl AppState {
                     return Ok(respond_warn(
                         StatusCode::CREATED,
                         output,
-                        &self.render_one(ctx, output, &req.query, &created)?,
+                        &self.render_one(ctx, output, &req.query, created)?,
                         &warnings,
                     ))
                 }
@@ -816,7 +816,7 @@ impl AppState {
         Ok(respond_warn(
             StatusCode::OK,
             output,
-            &self.render_one(ctx, output, &req.query, &updated)?,
+            &self.render_one(ctx, output, &req.query, updated)?,
             &warnings,
         ))
     }
@@ -864,7 +864,7 @@ impl AppState {
         Ok(respond(
             StatusCode::OK,
             output,
-            &self.render_one(ctx, output, &req.query, &obj)?,
+            &self.render_one(ctx, output, &req.query, obj)?,
         ))
     }
 

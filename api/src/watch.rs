@@ -203,11 +203,14 @@ pub fn start(
                     ("DELETED", obj)
                 }
                 EventType::Put => {
-                    let before = event
-                        .prev_value
-                        .as_ref()
-                        .and_then(|v| ctx.decode(v, event.revision).ok());
-                    let was = before.as_ref().is_some_and(|b| selected(b, label, field));
+                    // Without selectors any previous value matched: no need to decode it.
+                    let was = match &event.prev_value {
+                        None => false,
+                        Some(_) if label.is_none() && field.is_none() => true,
+                        Some(v) => ctx
+                            .decode(v, event.revision)
+                            .is_ok_and(|b| selected(&b, label, field)),
+                    };
                     match (was, now_matches) {
                         (true, true) => ("MODIFIED", obj),
                         (false, true) => ("ADDED", obj),

@@ -90,6 +90,11 @@ impl Server {
         Ok(Server { child, dir, client })
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn kubeconfig(&self) -> PathBuf {
         self.dir.path().join("data/admin.kubeconfig")
     }
