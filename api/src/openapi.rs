@@ -3287,6 +3287,7 @@ mod tests {
                     verbs: vec!["get".into(), "patch".into(), "update".into()],
                 },
             ],
+            custom: None,
         }
     }
 
