@@ -42,6 +42,8 @@ pub struct CustomVersion {
     pub storage_version: String,
     /// `subresources.scale`, when declared.
     pub scale: Option<ScalePaths>,
+    /// The CRD is being deleted: no new custom resources.
+    pub terminating: bool,
 }
 
 /// `subresources.scale` of a CRD version: JSON paths (`.spec.replicas`).
@@ -199,6 +201,7 @@ pub fn served_resources(crd: &Value) -> Vec<ResourceInfo> {
                     .unwrap_or_default(),
                 storage_version: storage_version.clone(),
                 scale,
+                terminating: meta::meta_str(crd, "deletionTimestamp").is_some(),
             })),
         });
     }
@@ -1228,5 +1231,9 @@ mod tests {
         mark_deleting(&mut crd);
         let f = crd["metadata"]["finalizers"].as_array().unwrap();
         assert_eq!(f.len(), 1);
+        crd["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        crd["status"] = crd_status(&crd, &[], "T");
+        let served = served_resources(&crd);
+        assert!(served[0].custom.as_ref().unwrap().terminating);
     }
 }

@@ -496,6 +496,14 @@ impl Registry {
         dry_run: bool,
         manager: Option<&str>,
     ) -> ApiResult<Value> {
+        if ctx.info.custom.as_ref().is_some_and(|c| c.terminating) {
+            return Err(ApiError::new(
+                405,
+                "MethodNotAllowed",
+                "create not allowed while custom resource definition is terminating",
+            )
+            .with_details(json!({"group": ctx.group(), "kind": ctx.resource()})));
+        }
         let Some(m) = meta::metadata_mut(&mut obj) else {
             return Err(ApiError::bad_request("object must be a JSON object"));
         };

@@ -630,6 +630,80 @@ async fn custom_resources_through_the_generic_rest_path() -> Result<()> {
         schema["properties"]["spec"]["properties"]["mode"]["enum"] == json!(["fast", "slow"]),
         "openapi schema: {schema}"
     );
+
+    // Deleting the CRD: a finalizer on one gadget keeps it Terminating (no creates meanwhile);
+    // once the finalizer goes, the gadgets and then the CRD are gone.
+    let held = json!({"apiVersion": "test.example.com/v1", "kind": "Gadget",
+        "metadata": {"name": "held", "finalizers": ["test.example.com/hold"]}, "spec": {"replicas": 1}});
+    let (s, _) = send(&c, &b, "POST", gadgets, json_ct, Some(&held)).await?;
+    ensure!(s == 201, "held: {s}");
+    let crd_path =
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.test.example.com";
+    let (s, v) = send(&c, &b, "DELETE", crd_path, "", None).await?;
+    ensure!(
+        s == 200 && v["metadata"]["deletionTimestamp"].is_string(),
+        "CRD delete: {s} {v}"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, v) = send(&c, &b, "GET", gadgets, "", None).await?;
+        let names: Vec<&str> = v["items"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|i| i["metadata"]["name"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if names == ["held"] {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "gadgets not deleted: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, crd) = send(&c, &b, "GET", crd_path, "", None).await?;
+    let terminating = crd["status"]["conditions"]
+        .as_array()
+        .and_then(|l| l.iter().find(|c| c["type"] == "Terminating"))
+        .cloned()
+        .unwrap_or_default();
+    ensure!(
+        terminating["status"] == "True" && terminating["reason"] == "InstanceDeletionInProgress",
+        "{crd}"
+    );
+    ensure!(
+        crd["metadata"]["finalizers"] == json!(["customresourcecleanup.apiextensions.k8s.io"]),
+        "{crd}"
+    );
+    let (s, v) = send(&c, &b, "POST", gadgets, json_ct, Some(&g2)).await?;
+    ensure!(
+        s == 405
+            && v["message"] == "create not allowed while custom resource definition is terminating",
+        "create while terminating: {s} {v}"
+    );
+    let (s, _) = send(
+        &c,
+        &b,
+        "PATCH",
+        &format!("{gadgets}/held"),
+        "application/merge-patch+json",
+        Some(&json!({"metadata": {"finalizers": null}})),
+    )
+    .await?;
+    ensure!(s == 200, "releasing held: {s}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while send(&c, &b, "GET", crd_path, "", None).await?.0 != 404 {
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the CRD was never removed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (s, _) = send(&c, &b, "GET", gadgets, "", None).await?;
+    ensure!(s == 404, "gadgets still served: {s}");
     Ok(())
 }
 
