@@ -768,3 +768,65 @@ async fn widget_discovery_and_table_match_upstream() -> Result<()> {
     );
     Ok(())
 }
+
+/// Two served versions with `conversion.strategy: None`: objects are stored in the storage
+/// version and each version serves them with only apiVersion rewritten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_version_crd_rewrites_only_api_version() -> Result<()> {
+    let srv = MesoServer::start()?;
+    let (c, b) = (srv.http()?, srv.base_url()?);
+    let schema = json!({"openAPIV3Schema": {"type": "object", "properties": {
+        "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}});
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gizmos.multi.example.com"},
+        "spec": {"group": "multi.example.com", "scope": "Namespaced",
+            "names": {"plural": "gizmos", "singular": "gizmo", "kind": "Gizmo"},
+            "conversion": {"strategy": "None"},
+            "versions": [
+                {"name": "v1beta1", "served": true, "storage": false, "schema": schema},
+                {"name": "v1", "served": true, "storage": true, "schema": schema}
+            ]}
+    });
+    let (s, v) = send(
+        &c,
+        &b,
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        "application/json",
+        Some(&crd),
+    )
+    .await?;
+    ensure!(s == 201, "CRD: {s} {v}");
+    let beta = "/apis/multi.example.com/v1beta1/namespaces/default/gizmos";
+    let ga = "/apis/multi.example.com/v1/namespaces/default/gizmos";
+    wait_served(&c, &b, beta).await?;
+    wait_served(&c, &b, ga).await?;
+    let obj = json!({"apiVersion": "multi.example.com/v1beta1", "kind": "Gizmo",
+        "metadata": {"name": "g"}, "spec": {"anything": [1, 2]}});
+    let (s, v) = send(&c, &b, "POST", beta, "application/json", Some(&obj)).await?;
+    ensure!(
+        s == 201 && v["apiVersion"] == "multi.example.com/v1beta1",
+        "create: {s} {v}"
+    );
+    let (_, v) = send(&c, &b, "GET", &format!("{ga}/g"), "", None).await?;
+    ensure!(
+        v["apiVersion"] == "multi.example.com/v1" && v["spec"] == json!({"anything": [1, 2]}),
+        "v1: {v}"
+    );
+    let (_, v) = send(&c, &b, "GET", &format!("{beta}/g"), "", None).await?;
+    ensure!(
+        v["apiVersion"] == "multi.example.com/v1beta1",
+        "v1beta1: {v}"
+    );
+    let (_, group) = send(&c, &b, "GET", "/apis/multi.example.com", "", None).await?;
+    ensure!(
+        group["preferredVersion"]["version"] == "v1",
+        "preferred: {group}"
+    );
+    ensure!(
+        group["versions"].as_array().map(Vec::len) == Some(2),
+        "{group}"
+    );
+    Ok(())
+}
