@@ -72,6 +72,9 @@ fn forbidden(ctx: &ResourceCtx, name: &str, msg: String) -> ApiError {
 /// Defaulting, as upstream applies it while decoding a request body.
 pub fn default(ctx: &ResourceCtx, obj: &mut Value) {
     defaults::apply_defaults(&ctx.info.group, &ctx.info.version, &ctx.info.kind, obj);
+    if let Some(c) = ctx.info.custom.as_ref().filter(|c| c.schema.is_object()) {
+        defaults::apply_crd_schema_defaults(&c.schema, obj);
+    }
 }
 
 /// Mutating admission of a new object (after defaulting and the system metadata).

@@ -343,6 +343,7 @@ pub fn check(
     body: Option<&[u8]>,
     obj: &Value,
     root: Option<TypeRef>,
+    schema_unknown: &[String],
 ) -> ApiResult<Vec<String>> {
     if let Some(e) = root.and_then(|r| type_error(obj, r, kind)) {
         return Err(ApiError::bad_request(format!(
@@ -360,13 +361,15 @@ pub fn check(
                 .map(|p| format!("duplicate field \"{p}\"")),
         );
     }
+    let mut unknown = schema_unknown.to_vec();
     if let Some(root) = root {
-        problems.extend(
-            unknown_fields(obj, root)
-                .into_iter()
-                .map(|p| format!("unknown field \"{p}\"")),
-        );
+        unknown.extend(unknown_fields(obj, root));
     }
+    problems.extend(
+        unknown
+            .into_iter()
+            .map(|p| format!("unknown field \"{p}\"")),
+    );
     if problems.is_empty() {
         return Ok(Vec::new());
     }
@@ -457,6 +460,7 @@ mod tests {
             Some(body),
             &obj,
             root,
+            &[],
         )
         .unwrap_err();
         assert_eq!(e.message, "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"metadata.bogusMeta\", unknown field \"bogusTop\"");
@@ -467,6 +471,7 @@ mod tests {
             Some(body),
             &obj,
             root,
+            &[],
         )
         .unwrap();
         assert_eq!(w.len(), 2);

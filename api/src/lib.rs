@@ -13,6 +13,7 @@ pub mod apply;
 pub mod auth;
 pub mod certs;
 pub mod conversion;
+pub mod crd;
 pub mod defaults;
 pub mod errors;
 pub mod eviction;

@@ -3293,6 +3293,7 @@ mod tests {
                     verbs: vec!["get".into(), "patch".into(), "update".into()],
                 },
             ],
+            custom: None,
         }
     }
 

@@ -83,6 +83,20 @@ impl ResourceCtx {
     pub fn encode(&self, obj: &Value) -> ApiResult<Vec<u8>> {
         let mut obj = obj.clone();
         crate::conversion::to_storage(&self.info.group, &self.info.plural, &mut obj);
+        // Custom resources (conversion strategy None): only apiVersion changes.
+        if let Some(c) = self
+            .info
+            .custom
+            .as_ref()
+            .filter(|c| !c.storage_version.is_empty())
+        {
+            if let Some(o) = obj.as_object_mut() {
+                o.insert(
+                    "apiVersion".into(),
+                    json!(format!("{}/{}", self.info.group, c.storage_version)),
+                );
+            }
+        }
         encode(obj)
     }
 
@@ -107,6 +121,9 @@ impl ResourceCtx {
 
     /// The schema server-side apply and managedFields use for this resource.
     pub fn apply_schema(&self) -> crate::apply::Schema {
+        if let Some(c) = self.info.custom.as_ref().filter(|c| c.schema.is_object()) {
+            return crate::apply::Schema::from_crd_openapi_v3(&c.schema);
+        }
         crate::apply::Schema::for_gvk(&self.info.group, &self.info.version, &self.info.kind)
     }
 
@@ -516,6 +533,14 @@ impl Registry {
         dry_run: bool,
         manager: Option<&str>,
     ) -> ApiResult<Value> {
+        if ctx.info.custom.as_ref().is_some_and(|c| c.terminating) {
+            return Err(ApiError::new(
+                405,
+                "MethodNotAllowed",
+                "create not allowed while custom resource definition is terminating",
+            )
+            .with_details(json!({"group": ctx.group(), "kind": ctx.resource()})));
+        }
         let Some(m) = meta::metadata_mut(&mut obj) else {
             return Err(ApiError::bad_request("object must be a JSON object"));
         };
@@ -643,6 +668,9 @@ impl Registry {
             causes.extend(ctx.strategy.validate(obj, old));
         } else if let Some(m) = obj.get("metadata").and_then(Value::as_object) {
             causes.extend(meta::validate_labels_annotations(m, "metadata"));
+        }
+        if let Some(c) = &ctx.info.custom {
+            causes.extend(crate::crd::validate(&c.schema, obj));
         }
         if causes.is_empty() {
             Ok(())
@@ -820,6 +848,13 @@ impl Registry {
             let mut next = current.clone();
             let mut changed = false;
             let already_deleting = meta::meta_str(&current, "deletionTimestamp").is_some();
+            let is_crd = ctx.info.group == "apiextensions.k8s.io"
+                && ctx.info.plural == "customresourcedefinitions";
+            if is_crd && !already_deleting {
+                // Its custom resources go first (the cleanup controller in crd.rs).
+                crate::crd::mark_deleting(&mut next);
+                changed = true;
+            }
             if let Some(m) = meta::metadata_mut(&mut next) {
                 let mut finalizers: Vec<Value> = m
                     .get("finalizers")

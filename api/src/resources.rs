@@ -87,6 +87,8 @@ pub struct ResourceInfo {
     pub verbs: Vec<String>,
     /// In the order discovery lists them (built-ins: sorted by name).
     pub subresources: Vec<SubresourceInfo>,
+    /// For custom resources: what their CustomResourceDefinition says about this version.
+    pub custom: Option<std::sync::Arc<crate::crd::CustomVersion>>,
 }
 
 impl ResourceInfo {
@@ -135,10 +137,13 @@ impl ResourceInfo {
     /// bytes of the SHA-256 of `group/version/kind` of the version objects are stored in,
     /// computed as upstream does.
     pub fn storage_version_hash(&self) -> String {
-        let version = STORAGE_VERSION_OVERRIDES
-            .iter()
-            .find(|(g, p, _)| *g == self.group && *p == self.plural)
-            .map_or(self.version.as_str(), |(_, _, v)| v);
+        let version = match &self.custom {
+            Some(c) if !c.storage_version.is_empty() => c.storage_version.as_str(),
+            _ => STORAGE_VERSION_OVERRIDES
+                .iter()
+                .find(|(g, p, _)| *g == self.group && *p == self.plural)
+                .map_or(self.version.as_str(), |(_, _, v)| v),
+        };
         let gvk = format!("{}/{}/{}", self.group, version, self.kind);
         let digest: [u8; 32] = sha2::Sha256::digest(gvk.as_bytes()).into();
         base64::engine::general_purpose::STANDARD.encode(&digest[..8])
@@ -799,6 +804,7 @@ impl Row {
                     }
                 })
                 .collect(),
+            custom: None,
         }
     }
 }
@@ -920,6 +926,7 @@ mod tests {
                 kind: "Widget".into(),
                 verbs: owned(GPU),
             }],
+            custom: None,
         }
     }
 

@@ -182,8 +182,12 @@ fn selector_string(sel: Option<&Value>) -> String {
     parts.join(",")
 }
 
-/// The `autoscaling/v1` Scale view of a scalable object.
-fn to_scale(obj: &Value) -> Value {
+/// The `autoscaling/v1` Scale view of a scalable object (`paths`: a custom resource's
+/// `subresources.scale`; built-ins use `.spec.replicas`, `.status.replicas`, `.spec.selector`).
+fn to_scale(obj: &Value, paths: Option<&crate::crd::ScalePaths>) -> Value {
+    if let Some(p) = paths {
+        return custom_scale(obj, p);
+    }
     let m = obj.get("metadata").cloned().unwrap_or_else(|| json!({}));
     let mut meta = Map::new();
     for k in [
@@ -207,6 +211,51 @@ fn to_scale(obj: &Value) -> Value {
             "selector": selector_string(obj.get("spec").and_then(|s| s.get("selector"))),
         }
     })
+}
+
+/// The Scale of a custom resource: replicas from its scale paths (0 when absent), the
+/// selector as the label selector path's string.
+fn custom_scale(obj: &Value, p: &crate::crd::ScalePaths) -> Value {
+    let m = obj.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    let mut meta = Map::new();
+    for k in [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    ] {
+        if let Some(v) = m.get(k) {
+            meta.insert(k.into(), v.clone());
+        }
+    }
+    let replicas = |path: &str| {
+        crate::crd::get_path(obj, path)
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+    };
+    let mut status = Map::new();
+    status.insert("replicas".into(), json!(replicas(&p.status_replicas)));
+    if let Some(sel) = p
+        .label_selector
+        .as_deref()
+        .and_then(|l| crate::crd::get_path(obj, l))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
+        status.insert("selector".into(), json!(sel));
+    }
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": meta,
+        "spec": {"replicas": replicas(&p.spec_replicas)},
+        "status": status,
+    })
+}
+
+fn scale_paths(ctx: &ResourceCtx) -> Option<&crate::crd::ScalePaths> {
+    ctx.info.custom.as_ref().and_then(|c| c.scale.as_ref())
 }
 
 impl AppState {
@@ -284,7 +333,11 @@ impl AppState {
             }
             (&Method::GET, Some(name), Some("scale")) => {
                 let obj = self.registry.get(&ctx, name)?;
-                Ok(respond(StatusCode::OK, output, &to_scale(&obj)))
+                Ok(respond(
+                    StatusCode::OK,
+                    output,
+                    &to_scale(&obj, scale_paths(&ctx)),
+                ))
             }
             (&Method::POST, None, None) => self.create(&ctx, &req, output).await,
             (&Method::POST, Some(name), Some("binding")) => self.bind(&ctx, name, &req).await,
@@ -487,6 +540,10 @@ impl AppState {
         });
         let root =
             crate::schema_meta::root_for_gvk(&ctx.info.group, &ctx.info.version, &ctx.info.kind);
+        let schema_unknown = match &ctx.info.custom {
+            Some(c) => crate::crd::unknown_fields(&c.schema, obj),
+            None => Vec::new(),
+        };
         let warnings = crate::field_validation::check(
             mode,
             &ctx.info.kind,
@@ -494,9 +551,13 @@ impl AppState {
             json_body,
             obj,
             root,
+            &schema_unknown,
         )?;
         if let Some(root) = root {
             crate::field_validation::prune_unknown(obj, root);
+        }
+        if let Some(c) = &ctx.info.custom {
+            crate::crd::prune(&c.schema, obj);
         }
         Ok(warnings)
     }
@@ -622,7 +683,9 @@ impl AppState {
             .registry
             .update_with(ctx, name, Some("scale"), dry_run, Some(manager), |cur| {
                 let mut next = cur.clone();
-                if let Some(spec) = next.get_mut("spec").and_then(Value::as_object_mut) {
+                if let Some(p) = scale_paths(ctx) {
+                    crate::crd::set_path(&mut next, &p.spec_replicas, json!(replicas));
+                } else if let Some(spec) = next.get_mut("spec").and_then(Value::as_object_mut) {
                     spec.insert("replicas".into(), json!(replicas));
                 } else if let Some(o) = next.as_object_mut() {
                     o.insert("spec".into(), json!({"replicas": replicas}));
@@ -633,7 +696,11 @@ impl AppState {
                 Ok(next)
             })
             .await?;
-        Ok(respond(StatusCode::OK, output, &to_scale(&updated)))
+        Ok(respond(
+            StatusCode::OK,
+            output,
+            &to_scale(&updated, scale_paths(ctx)),
+        ))
     }
 
     async fn patch(
@@ -686,7 +753,7 @@ impl AppState {
         };
         if sub == Some("scale") {
             let cur = self.registry.get(ctx, name)?;
-            let scale = apply(&to_scale(&cur))?;
+            let scale = apply(&to_scale(&cur, scale_paths(ctx)))?;
             return self
                 .write_scale(ctx, name, scale, dry_run, &field_manager(req)?, output)
                 .await;
@@ -1041,7 +1108,7 @@ mod tests {
     fn scale_view() {
         let d = json!({"metadata":{"name":"d","namespace":"n","resourceVersion":"5"},
             "spec":{"replicas":3,"selector":{"matchLabels":{"app":"x"}}},"status":{"replicas":2}});
-        let s = to_scale(&d);
+        let s = to_scale(&d, None);
         assert_eq!(s["spec"]["replicas"], 3);
         assert_eq!(s["status"]["selector"], "app=x");
         assert_eq!(s["metadata"]["resourceVersion"], "5");

@@ -141,9 +141,9 @@ impl AppState {
             .unwrap_or(false)
     }
 
-    /// additionalPrinterColumns of a custom resource (none for built-ins yet).
-    pub fn printer_columns(&self, _info: &ResourceInfo) -> Option<Vec<Value>> {
-        None
+    /// additionalPrinterColumns of a custom resource (`None` for built-ins).
+    pub fn printer_columns(&self, info: &ResourceInfo) -> Option<Vec<Value>> {
+        info.custom.as_ref().map(|c| c.printer_columns.clone())
     }
 }
 
@@ -706,6 +706,8 @@ impl ApiServer {
             .await
             .map_err(|e| anyhow::anyhow!("binding {addr}: {e}"))?;
         bootstrap(&state, args.secure_port).await?;
+        // Every stored CRD is served before /readyz says so.
+        crate::crd::start(&state).await?;
         let advertise = args
             .advertise_address
             .map(|a| a.to_string())

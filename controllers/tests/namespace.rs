@@ -1,6 +1,7 @@
 //! The namespace controller against a real `meso server` (bare control plane) with the
 //! controller manager in-process and the simulated kubelet of `common`: deleting a namespace
-//! empties it (every resource found through discovery, pods terminating gracefully), then
+//! empties it (every resource found through discovery, custom resources included, pods
+//! terminating gracefully), then
 //! removes it;
 //! content held by a finalizer keeps it Terminating with upstream's conditions; nothing new
 //! may be created in a terminating namespace.
@@ -78,6 +79,45 @@ spec:
     c.wait("the deployment's pods", 30, |c| {
         Ok((common::count_pods(c, "doomed", "app=web")? == 2).then_some(()))
     })?;
+    // A custom resource: the controller finds its type through discovery.
+    c.apply(
+        r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.golden.example.com}
+spec:
+  group: golden.example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, listKind: WidgetList, shortNames: [wdg]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, properties: {size: {type: integer}}}
+"#,
+    )?;
+    c.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/widgets.golden.example.com",
+        "--timeout=20s",
+    ])?;
+    c.apply(
+        r#"
+apiVersion: golden.example.com/v1
+kind: Widget
+metadata: {name: w, namespace: doomed}
+spec: {size: 1}
+"#,
+    )?;
+    ensure!(
+        !none_left(&c, "widgets", "doomed")?,
+        "the widget was created"
+    );
     // kubectl 1.32 waits for the namespace to be gone.
     let out = c.kubectl(&["delete", "namespace", "doomed", "--timeout=50s"])?;
     ensure!(out.contains("namespace \"doomed\" deleted"), "{out}");
@@ -89,6 +129,7 @@ spec:
         "replicasets",
         "pods",
         "serviceaccounts",
+        "widgets",
     ] {
         ensure!(none_left(&c, what, "doomed")?, "{what} left in doomed");
     }
