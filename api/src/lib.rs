@@ -18,6 +18,7 @@ pub mod defaults;
 pub mod errors;
 pub mod eviction;
 pub mod field_validation;
+pub mod flags;
 pub mod limitrange;
 pub mod meta;
 pub mod metrics;

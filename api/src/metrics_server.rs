@@ -518,24 +518,6 @@ pub fn handle(
     ))
 }
 
-/// `15s`, `500ms`, `2m`, `1h` (the flag syntax of the other components).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: f64 = n.parse().map_err(|_| format!("invalid duration {s:?}"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" | "" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("invalid duration unit in {s:?}")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {s:?}: {e}"))
-}
-
 /// Scrapes one node into the cache.
 async fn scrape_node(state: &AppState, node: &str, timeout: Duration) {
     let fetched = tokio::time::timeout(

@@ -473,16 +473,9 @@ async fn websocket_stream(
         let value = HeaderValue::from_str(p).map_err(|e| ApiError::bad_request(e.to_string()))?;
         headers.append(websocket::STREAM_PROTOCOL_VERSION, value);
     }
-    let answer = upgrade::send(&mut sender, out, MAX_ERROR_BODY)
-        .await
-        .map_err(|e| ApiError::internal(format!("error proxying to the kubelet: {e}")))?;
-    let (backend_headers, backend_upgrade) = match answer {
-        upgrade::Answer::Refused {
-            status,
-            content_type,
-            body,
-        } => return Ok(websocket::relay(status, content_type, body)),
-        upgrade::Answer::Switched { headers, upgrade } => (headers, upgrade),
+    let (backend_headers, backend_upgrade) = match send_upgrade(&mut sender, out).await? {
+        Ok(switched) => switched,
+        Err(refusal) => return Ok(refusal),
     };
     let protocol = match &mode {
         WebSocketMode::Translate(protocol, _) => Some(protocol.to_string()),
@@ -538,6 +531,25 @@ pub async fn kubelet_get(
 }
 
 /// Streams a kubelet's log answer, or turns its error into upstream's Status.
+/// Sends an upgrade request to the kubelet: its headers and connection once it switched
+/// protocols, or else a response relaying its answer (as upstream's upgrade-aware proxy does).
+async fn send_upgrade(
+    sender: &mut upgrade::Sender,
+    out: Request<Empty<Bytes>>,
+) -> ApiResult<Result<(http::HeaderMap, hyper::upgrade::OnUpgrade), Response>> {
+    let answer = upgrade::send(sender, out, MAX_ERROR_BODY)
+        .await
+        .map_err(|e| ApiError::internal(format!("error proxying to the kubelet: {e}")))?;
+    Ok(match answer {
+        upgrade::Answer::Refused {
+            status,
+            content_type,
+            body,
+        } => Err(websocket::relay(status, content_type, body)),
+        upgrade::Answer::Switched { headers, upgrade } => Ok((headers, upgrade)),
+    })
+}
+
 async fn stream_log(
     state: &AppState,
     host: &str,
@@ -600,17 +612,9 @@ async fn passthrough(
         |_| true,
     )
     .map_err(|e| ApiError::internal(e.to_string()))?;
-    let answer = upgrade::send(&mut sender, out, MAX_ERROR_BODY)
-        .await
-        .map_err(|e| ApiError::internal(format!("error proxying to the kubelet: {e}")))?;
-    let (headers, backend_upgrade) = match answer {
-        // Relay the kubelet's answer as upstream's upgrade-aware proxy does.
-        upgrade::Answer::Refused {
-            status,
-            content_type,
-            body,
-        } => return Ok(websocket::relay(status, content_type, body)),
-        upgrade::Answer::Switched { headers, upgrade } => (headers, upgrade),
+    let (headers, backend_upgrade) = match send_upgrade(&mut sender, out).await? {
+        Ok(switched) => switched,
+        Err(refusal) => return Ok(refusal),
     };
     let Some(client_upgrade) = req.upgrade.clone() else {
         return Err(ApiError::bad_request("Upgrade request required"));

@@ -65,7 +65,7 @@ pub struct ApiServerArgs {
     pub watch_history_revisions: u64,
     /// How often every kubelet's resource metrics are scraped for `metrics.k8s.io`
     /// (metrics-server's flag).
-    #[arg(long, default_value = "15s", value_parser = crate::metrics_server::parse_duration)]
+    #[arg(long, default_value = "15s", value_parser = crate::flags::parse_duration)]
     pub metric_resolution: Duration,
 }
 

@@ -45,34 +45,7 @@ const COMPONENT: &str = "horizontal-pod-autoscaler";
 /// A quantity in thousandths (`250m` → 250, `1Gi` → 1073741824000), rounded up as upstream's
 /// `MilliValue`; `None` for malformed input.
 pub fn milli_value(q: &str) -> Option<i64> {
-    let q = q.trim();
-    let split = q
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(q.len());
-    let (number, suffix) = q.split_at(split);
-    let n: f64 = number.parse().ok()?;
-    let factor: f64 = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        s if s.starts_with(['e', 'E']) => 10f64.powi(s[1..].parse().ok()?),
-        _ => return None,
-    };
-    let v = (n * factor * 1000.0).ceil();
-    v.is_finite().then_some(v as i64)
+    meso_scheduler::resources::parse_quantity(q, 1000.0)
 }
 
 /// A milli-value as a canonical decimal quantity (`250m`, `2`, `1500m`, `1048576`).

@@ -23,7 +23,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
@@ -173,14 +173,7 @@ async fn provision(pvc: Arc<PersistentVolumeClaim>, ctx: Arc<Context>) -> Result
         let api: Api<PersistentVolumeClaim> =
             Api::namespaced(ctx.client.clone(), &pvc.namespace().unwrap_or_default());
         let patch = json!({"metadata": {"annotations": {claims::ANN_SELECTED_NODE: null}}});
-        util::absent_ok(
-            api.patch(
-                &pvc.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await,
-        )?;
+        util::merge_patch(&api, &pvc.name_any(), false, &patch).await?;
         return Ok(Action::await_change());
     };
     let hostname = node

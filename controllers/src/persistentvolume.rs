@@ -24,7 +24,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
@@ -197,14 +197,7 @@ async fn ask_provisioner(
             claims::ANN_STORAGE_PROVISIONER: provisioner,
             claims::ANN_BETA_STORAGE_PROVISIONER: provisioner,
         }}});
-        util::absent_ok(
-            api.patch(
-                &pvc.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await,
-        )?;
+        util::merge_patch(&api, &pvc.name_any(), false, &patch).await?;
     }
     event_once(
         ctx,
@@ -268,14 +261,7 @@ async fn mark_lost(ctx: &Context, pvc: &PersistentVolumeClaim) -> Result<()> {
     let api: Api<PersistentVolumeClaim> =
         Api::namespaced(ctx.client.clone(), &pvc.namespace().unwrap_or_default());
     let patch = json!({"status": {"phase": "Lost"}});
-    util::absent_ok(
-        api.patch_status(
-            &pvc.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await,
-    )?;
+    util::merge_patch(&api, &pvc.name_any(), true, &patch).await?;
     event_once(
         ctx,
         COMPONENT,
@@ -324,11 +310,7 @@ async fn bind(ctx: &Context, pv: &PersistentVolume, pvc: &PersistentVolumeClaim)
     // 2. The volume's phase.
     if phase_of_volume(&pv) != "Bound" {
         let patch = json!({"status": {"phase": "Bound"}});
-        util::absent_ok(
-            volumes
-                .patch_status(&pv_name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await,
-        )?;
+        util::merge_patch(&volumes, &pv_name, true, &patch).await?;
     }
     // 3. The claim's volumeName and annotations.
     let mut claim = pvc.clone();
@@ -360,15 +342,7 @@ async fn bind(ctx: &Context, pv: &PersistentVolume, pvc: &PersistentVolumeClaim)
     {
         let patch =
             json!({"status": {"phase": "Bound", "accessModes": modes, "capacity": capacity}});
-        util::absent_ok(
-            claims_api
-                .patch_status(
-                    &pvc.name_any(),
-                    &PatchParams::default(),
-                    &Patch::Merge(&patch),
-                )
-                .await,
-        )?;
+        util::merge_patch(&claims_api, &pvc.name_any(), true, &patch).await?;
     }
     Ok(())
 }
@@ -379,14 +353,7 @@ async fn set_volume_phase(ctx: &Context, pv: &PersistentVolume, phase: &str) -> 
     }
     let api: Api<PersistentVolume> = Api::all(ctx.client.clone());
     let patch = json!({"status": {"phase": phase}});
-    util::absent_ok(
-        api.patch_status(
-            &pv.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await,
-    )?;
+    util::merge_patch(&api, &pv.name_any(), true, &patch).await?;
     Ok(())
 }
 
@@ -504,14 +471,7 @@ async fn release(ctx: &Context, pv: &PersistentVolume) -> Result<Action> {
             if phase != "Failed" {
                 let api: Api<PersistentVolume> = Api::all(ctx.client.clone());
                 let patch = json!({"status": {"phase": "Failed", "message": message}});
-                util::absent_ok(
-                    api.patch_status(
-                        &pv.name_any(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&patch),
-                    )
-                    .await,
-                )?;
+                util::merge_patch(&api, &pv.name_any(), true, &patch).await?;
             }
             event_once(ctx, COMPONENT, pv, WARNING, reason, message);
             Ok(Action::await_change())

@@ -371,6 +371,26 @@ pub fn absent_ok<T>(r: std::result::Result<T, kube::Error>) -> Result<Option<T>>
     }
 }
 
+/// Merge-patches `name` (its `status` subresource when `status`) through `api`; `Ok(None)` when
+/// the object is gone meanwhile.
+pub async fn merge_patch<K>(
+    api: &Api<K>,
+    name: &str,
+    status: bool,
+    patch: &serde_json::Value,
+) -> Result<Option<K>>
+where
+    K: Clone + DeserializeOwned + Debug,
+{
+    let pp = PatchParams::default();
+    let patch = Patch::Merge(patch);
+    if status {
+        absent_ok(api.patch_status(name, &pp, &patch).await)
+    } else {
+        absent_ok(api.patch(name, &pp, &patch).await)
+    }
+}
+
 /// Whether `obj` is cached in `store` under its name (the result of a create).
 pub fn in_namespace<K: Resource>(objs: &[Arc<K>], name: &str) -> bool {
     objs.iter().any(|o| o.meta().name.as_deref() == Some(name))

@@ -710,6 +710,30 @@ impl MesoServer {
         Ok((srv, node))
     }
 
+    /// Waits up to `timeout` for node `node` to report `Ready=True`; the error carries the
+    /// server's log tail.
+    pub fn wait_node_ready(&self, k: &Kubectl, node: &str, timeout: Duration) -> Result<()> {
+        poll_until(timeout, "the node Ready", || {
+            let out = self.kubectl(
+                k,
+                &[
+                    "get",
+                    "node",
+                    node,
+                    "-o",
+                    "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+                ],
+            )?;
+            let ready =
+                out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "True";
+            if !ready {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Ok(ready.then_some(()))
+        })
+        .map_err(|e| e.context(self.log_tail(60)))
+    }
+
     /// Best effort before stopping a cluster: deletes every object of `kinds` and every pod,
     /// then waits up to a minute for the pods to be gone, so no container (nor its mounts
     /// under the data dir) outlives the test.

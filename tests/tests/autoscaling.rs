@@ -101,22 +101,8 @@ fn kubectl_top_and_horizontal_pod_autoscaler() -> Result<()> {
 }
 
 fn scenario(c: &Cluster) -> Result<()> {
-    c.wait(Duration::from_secs(90), "the local node Ready", || {
-        let out = c.srv.kubectl(
-            &c.k,
-            &[
-                "get",
-                "node",
-                &c.node,
-                "-o",
-                "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
-            ],
-        )?;
-        Ok(
-            (out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "True")
-                .then_some(()),
-        )
-    })?;
+    c.srv
+        .wait_node_ready(&c.k, &c.node, Duration::from_secs(90))?;
     // Discovery lists the group as metrics-server's aggregated API would.
     let groups = c.kubectl(&["api-versions"])?;
     ensure!(

@@ -202,23 +202,8 @@ fn whole_cluster_with_kubectl_and_helm() -> Result<()> {
 
 fn scenario(c: &Cluster) -> Result<()> {
     // 1. The node registers and becomes Ready.
-    poll_until(Duration::from_secs(90), "the local node Ready", || {
-        let out = c.srv.kubectl(
-            &c.k,
-            &[
-                "get",
-                "node",
-                &c.node,
-                "-o",
-                "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
-            ],
-        )?;
-        Ok(
-            (out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "True")
-                .then_some(()),
-        )
-    })
-    .map_err(|e| e.context(c.srv.log_tail(60)))?;
+    c.srv
+        .wait_node_ready(&c.k, &c.node, Duration::from_secs(90))?;
 
     // A Deployment: rollout, scale, change, history, undo.
     c.kubectl(&[

@@ -106,23 +106,7 @@ fn stateful_set_keeps_its_data_across_pod_restarts() -> Result<()> {
 }
 
 fn scenario(c: &Cluster, node: &str) -> Result<()> {
-    poll_until(Duration::from_secs(90), "the local node Ready", || {
-        let out = c.srv.kubectl(
-            &c.k,
-            &[
-                "get",
-                "node",
-                node,
-                "-o",
-                "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
-            ],
-        )?;
-        Ok(
-            (out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "True")
-                .then_some(()),
-        )
-    })
-    .map_err(|e| e.context(c.srv.log_tail(60)))?;
+    c.srv.wait_node_ready(&c.k, node, Duration::from_secs(90))?;
     let storage = c.srv.data_dir().join("agent/storage");
     c.srv
         .kubectl_stdin_ok(&c.k, &["apply", "-f", "-"], SET)
