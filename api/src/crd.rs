@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 use crate::errors::Cause;
 use crate::meta;
 use crate::registry::{DeleteOptions, ResourceCtx};
-use crate::resources::{ResourceInfo, ResourceTable, Scope, SubresourceInfo};
+use crate::resources::{ResourceInfo, Scope, SubresourceInfo};
 use crate::server::AppState;
 
 /// The store prefix of CustomResourceDefinitions.
@@ -794,7 +794,7 @@ fn has_cleanup_finalizer(crd: &Value) -> bool {
 /// Replaces the custom resources of the table (and the OpenAPI documents) with those of
 /// `crds`, when they changed.
 fn install(state: &AppState, crds: &[Value]) {
-    let mut table = ResourceTable::builtin();
+    let mut table = crate::metrics_server::served_base();
     let mut schemas = Vec::new();
     for crd in crds {
         for info in served_resources(crd) {

@@ -320,6 +320,12 @@ impl AppState {
                     ));
                 }
                 let mut next = cur.clone();
+                // Not pinned to this revision: on a concurrent write the store's
+                // compare-and-swap fails and this check runs again on the newer budget, as
+                // upstream retries its conflicts.
+                if let Some(m) = next.get_mut("metadata").and_then(Value::as_object_mut) {
+                    m.remove("resourceVersion");
+                }
                 let Some(status) = next.get_mut("status").and_then(Value::as_object_mut) else {
                     return Err(still_processing(pdb_name));
                 };

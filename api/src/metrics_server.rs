@@ -28,6 +28,16 @@ pub const VERSION: &str = "v1beta1";
 /// Largest `/metrics/resource` answer read from a kubelet.
 const MAX_SCRAPE_BYTES: usize = 32 * 1024 * 1024;
 
+/// The resources every API server serves before any CustomResourceDefinition: the built-in
+/// ones and this module's `metrics.k8s.io`.
+pub fn served_base() -> crate::resources::ResourceTable {
+    let mut table = crate::resources::ResourceTable::builtin();
+    for r in resources() {
+        table.add(r);
+    }
+    table
+}
+
 /// The resources of `metrics.k8s.io/v1beta1` for the resource table (discovery, routing).
 pub fn resources() -> Vec<ResourceInfo> {
     let entry = |kind: &str, plural: &str, singular: &str, scope: Scope| ResourceInfo {

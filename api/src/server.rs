@@ -675,10 +675,7 @@ impl ApiServer {
         let addr: SocketAddr = format!("{}:{}", args.bind_address, args.secure_port)
             .parse()
             .or_else(|_| format!("[{}]:{}", args.bind_address, args.secure_port).parse())?;
-        let mut table = ResourceTable::builtin();
-        for r in crate::metrics_server::resources() {
-            table.add(r);
-        }
+        let table = crate::metrics_server::served_base();
         let state = Arc::new(AppState {
             registry: Registry::new(store, ranges),
             openapi: RwLock::new(Arc::new(crate::openapi::OpenApi::build(&table))),

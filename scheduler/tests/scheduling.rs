@@ -441,6 +441,17 @@ async fn volumes_steer_and_block_pods() -> Result<()> {
         ("unbound", None),
     ] {
         create::<PersistentVolumeClaim>(c, claim(name, pv)).await?;
+        if pv.is_some() {
+            // Bound as the PV controller (not running here) would leave it: the scheduler
+            // waits for a claim's status before binding a pod that uses it.
+            Api::<PersistentVolumeClaim>::namespaced(c.clone(), "default")
+                .patch_status(
+                    name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": {"phase": "Bound"}})),
+                )
+                .await?;
+        }
     }
     let sched = start_scheduler(c, "a", false)?;
     pod(c, "pinned", json!({}), "100m", using("pinned")).await?;
