@@ -415,6 +415,19 @@ fn claim(name: &str, volume: Option<&str>) -> serde_json::Value {
     json!({"metadata": {"name": name, "namespace": "default"}, "spec": spec})
 }
 
+/// Marks a pre-bound claim Bound as the PV controller (not running here) would: the
+/// scheduler waits for a claim's status before binding a pod that uses it.
+async fn mark_bound(c: &kube::Client, name: &str) -> Result<()> {
+    Api::<PersistentVolumeClaim>::namespaced(c.clone(), "default")
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Bound"}})),
+        )
+        .await?;
+    Ok(())
+}
+
 fn using(claim: &str) -> serde_json::Value {
     json!({"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]})
 }
@@ -442,15 +455,7 @@ async fn volumes_steer_and_block_pods() -> Result<()> {
     ] {
         create::<PersistentVolumeClaim>(c, claim(name, pv)).await?;
         if pv.is_some() {
-            // Bound as the PV controller (not running here) would leave it: the scheduler
-            // waits for a claim's status before binding a pod that uses it.
-            Api::<PersistentVolumeClaim>::namespaced(c.clone(), "default")
-                .patch_status(
-                    name,
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"status": {"phase": "Bound"}})),
-                )
-                .await?;
+            mark_bound(c, name).await?;
         }
     }
     let sched = start_scheduler(c, "a", false)?;
@@ -481,6 +486,7 @@ async fn volumes_steer_and_block_pods() -> Result<()> {
     }
     // The missing claim appears, bound to a volume in z2: the waiting pod is retried there.
     create::<PersistentVolumeClaim>(c, claim("missing", Some("pv-z2"))).await?;
+    mark_bound(c, "missing").await?;
     let n = wait_bound(c, "orphan").await?;
     assert!(n == "n2" || n == "n3", "{n}");
     sched.shutdown().await
