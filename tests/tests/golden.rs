@@ -94,18 +94,6 @@ fn without_capture_crd_group(body: &mut Value) {
     }
 }
 
-/// meso serves `metrics.k8s.io` itself (metrics-server built in); the upstream captures come
-/// from a cluster without metrics-server.
-fn without_metrics_group(body: &mut Value) {
-    for key in ["items", "groups"] {
-        if let Some(list) = body.get_mut(key).and_then(|l| l.as_array_mut()) {
-            list.retain(|g| {
-                g["metadata"]["name"] != "metrics.k8s.io" && g["name"] != "metrics.k8s.io"
-            });
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_matches_upstream() -> Result<()> {
     let srv = MesoServer::start()?;
@@ -118,7 +106,7 @@ async fn discovery_matches_upstream() -> Result<()> {
         without_capture_crd_group(&mut cap.response.body);
         let reply = match golden::replay(&client, &base, &cap.request, &[]).await {
             Ok(mut r) => {
-                without_metrics_group(&mut r.body);
+                golden::without_metrics_group(&mut r.body);
                 r
             }
             Err(e) => {
