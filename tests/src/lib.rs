@@ -922,3 +922,29 @@ pub fn write_file(dir: &Path, name: &str, content: &str) -> Result<PathBuf> {
 pub fn method(name: &str) -> Result<reqwest::Method> {
     reqwest::Method::from_bytes(name.as_bytes()).with_context(|| format!("bad method {name}"))
 }
+
+/// Runs each named scenario `fn name(k: &Kubectl) -> anyhow::Result<()>` of the calling test
+/// file as two tests, `kubectl_1_32::name` and `kubectl_1_35::name`, one per kubectl.
+#[macro_export]
+macro_rules! for_each_kubectl {
+    ($($name:ident),* $(,)?) => {
+        mod kubectl_1_32 {
+            $(
+                #[test]
+                fn $name() -> anyhow::Result<()> {
+                    let Some(k) = $crate::kubectl_132() else { return Ok(()) };
+                    super::$name(&k)
+                }
+            )*
+        }
+        mod kubectl_1_35 {
+            $(
+                #[test]
+                fn $name() -> anyhow::Result<()> {
+                    let Some(k) = $crate::kubectl_135() else { return Ok(()) };
+                    super::$name(&k)
+                }
+            )*
+        }
+    };
+}

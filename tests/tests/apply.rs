@@ -14,30 +14,7 @@ use meso_tests::golden::{self, compare_status, diff, Message};
 use meso_tests::{poll_until, write_file, Kubectl, MesoServer};
 use serde_json::{json, Value};
 
-macro_rules! for_each_kubectl {
-    ($($name:ident),* $(,)?) => {
-        mod kubectl_1_32 {
-            $(
-                #[test]
-                fn $name() -> anyhow::Result<()> {
-                    let Some(k) = meso_tests::kubectl_132() else { return Ok(()) };
-                    super::$name(&k)
-                }
-            )*
-        }
-        mod kubectl_1_35 {
-            $(
-                #[test]
-                fn $name() -> anyhow::Result<()> {
-                    let Some(k) = meso_tests::kubectl_135() else { return Ok(()) };
-                    super::$name(&k)
-                }
-            )*
-        }
-    };
-}
-
-for_each_kubectl!(
+meso_tests::for_each_kubectl!(
     ssa_multi_document_managers_conflicts_force,
     client_side_then_server_side_migration,
     diff_and_server_dry_run,

@@ -12,30 +12,7 @@ use serde_json::{json, Value};
 const WIDGET_CRD: &str = "widgets.golden.example.com";
 const WIDGETS: &str = "/apis/golden.example.com/v1/namespaces/default/widgets";
 
-macro_rules! for_each_kubectl {
-    ($($name:ident),* $(,)?) => {
-        mod kubectl_1_32 {
-            $(
-                #[test]
-                fn $name() -> anyhow::Result<()> {
-                    let Some(k) = meso_tests::kubectl_132() else { return Ok(()) };
-                    super::$name(&k)
-                }
-            )*
-        }
-        mod kubectl_1_35 {
-            $(
-                #[test]
-                fn $name() -> anyhow::Result<()> {
-                    let Some(k) = meso_tests::kubectl_135() else { return Ok(()) };
-                    super::$name(&k)
-                }
-            )*
-        }
-    };
-}
-
-for_each_kubectl!(widget_crd_with_kubectl);
+meso_tests::for_each_kubectl!(widget_crd_with_kubectl);
 
 /// The Widget CRD exactly as the capture session created it.
 fn widget_crd() -> Result<Value> {

@@ -11,30 +11,7 @@ use meso_tests::golden::{self, report};
 use meso_tests::{run_bounded, Kubectl, MesoServer};
 use serde_json::Value;
 
-macro_rules! for_each_kubectl {
-    ($($name:ident),* $(,)?) => {
-        mod kubectl_1_32 {
-            $(
-                #[test]
-                fn $name() -> anyhow::Result<()> {
-                    let Some(k) = meso_tests::kubectl_132() else { return Ok(()) };
-                    super::$name(&k)
-                }
-            )*
-        }
-        mod kubectl_1_35 {
-            $(
-                #[test]
-                fn $name() -> anyhow::Result<()> {
-                    let Some(k) = meso_tests::kubectl_135() else { return Ok(()) };
-                    super::$name(&k)
-                }
-            )*
-        }
-    };
-}
-
-for_each_kubectl!(explain);
+meso_tests::for_each_kubectl!(explain);
 
 fn explain(k: &Kubectl) -> Result<()> {
     let srv = MesoServer::start()?;
