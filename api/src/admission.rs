@@ -23,9 +23,8 @@ fn priority_class(store: &Store, name: &str) -> ApiResult<Option<Value>> {
 
 /// The class marked `globalDefault`, if any.
 fn global_default_priority_class(store: &Store) -> ApiResult<Option<Value>> {
-    let list = store.list("/registry/scheduling.k8s.io/priorityclasses/", None, 0)?;
+    let list = store.list_cached("/registry/scheduling.k8s.io/priorityclasses/")?;
     Ok(list
-        .items
         .iter()
         .filter_map(|kv| serde_json::from_slice::<Value>(&kv.value).ok())
         .find(|pc| pc.get("globalDefault") == Some(&Value::Bool(true))))
@@ -35,9 +34,8 @@ fn global_default_priority_class(store: &Store) -> ApiResult<Option<Value>> {
 /// classes annotated `storageclass.kubernetes.io/is-default-class: "true"` (or the beta key),
 /// the newest, ties broken by name.
 fn default_storage_class(store: &Store) -> ApiResult<Option<String>> {
-    let list = store.list("/registry/storage.k8s.io/storageclasses/", None, 0)?;
+    let list = store.list_cached("/registry/storage.k8s.io/storageclasses/")?;
     let mut defaults: Vec<(String, String)> = list
-        .items
         .iter()
         .filter_map(|kv| serde_json::from_slice::<Value>(&kv.value).ok())
         .filter(|sc| {

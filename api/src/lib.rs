@@ -8,6 +8,13 @@
 // so the handlers return it unboxed.
 #![allow(clippy::result_large_err)]
 
+/// mimalloc rather than the system allocator, for every binary that links the API crate (all
+/// of meso's: `meso`, `meso-apiserver`, the scheduler, controller manager and kubelet, their
+/// tests and benchmarks): the components allocate and free many small JSON values and glibc's
+/// malloc took about a third of the API server's CPU time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod admission;
 pub mod apply;
 pub mod auth;

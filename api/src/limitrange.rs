@@ -12,9 +12,8 @@ const ANNOTATION: &str = "kubernetes.io/limit-ranger";
 
 /// The LimitRanges of `ns`, sorted by name.
 fn limit_ranges(store: &Store, ns: &str) -> ApiResult<Vec<Value>> {
-    let list = store.list(&format!("/registry/core/limitranges/{ns}/"), None, 0)?;
+    let list = store.list_cached(&format!("/registry/core/limitranges/{ns}/"))?;
     let mut out: Vec<Value> = list
-        .items
         .iter()
         .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
         .collect();

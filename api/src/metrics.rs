@@ -85,8 +85,9 @@ impl Metrics {
         self.watches.load(Ordering::Relaxed)
     }
 
-    /// The exposition text; `revision` is the store's current revision.
-    pub fn render(&self, revision: u64, compacted: u64) -> String {
+    /// The exposition text, with the store's figures.
+    pub fn render(&self, store: &meso_store::Store) -> String {
+        let (revision, compacted) = (store.current_revision(), store.compacted_revision());
         let mut out = String::new();
         out.push_str("# HELP apiserver_request_total Counter of apiserver requests broken out for each verb, group, resource and HTTP response code.\n# TYPE apiserver_request_total counter\n");
         if let Ok(m) = self.requests.lock() {
@@ -135,6 +136,11 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
+            "# HELP meso_store_flushes_total Group commits that made the store's writes durable.\n# TYPE meso_store_flushes_total counter\nmeso_store_flushes_total {}",
+            store.flush_count()
+        );
+        let _ = writeln!(
+            out,
             "# HELP apiserver_registered_watchers Number of currently open watches.\n# TYPE apiserver_registered_watchers gauge\napiserver_registered_watchers {}",
             self.watches()
         );
@@ -158,19 +164,23 @@ mod tests {
     #[test]
     fn renders_counts_and_buckets() {
         let m = Metrics::default();
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = meso_store::Store::open(dir.path(), meso_store::StoreOptions::default())
+            .expect("a store");
         m.observe("get", "", "configmaps", 200, Duration::from_millis(3));
         m.observe("get", "", "configmaps", 404, Duration::from_millis(30));
-        let text = m.render(7, 0);
+        let text = m.render(&store);
         assert!(text.contains(
             "apiserver_request_total{code=\"200\",group=\"\",resource=\"configmaps\",verb=\"get\"} 1"
         ));
         assert!(text.contains("le=\"0.005\"} 1"));
         assert!(text.contains("apiserver_request_duration_seconds_count{group=\"\",resource=\"configmaps\",verb=\"get\"} 2"));
-        assert!(text.contains("meso_store_revision 7"));
+        assert!(text.contains("meso_store_revision 0"));
+        assert!(text.contains("meso_store_flushes_total 0"));
         m.stream_upgraded("websocket", "exec");
         m.stream_upgraded("websocket", "exec");
         m.stream_upgraded("spdy", "portforward");
-        let text = m.render(7, 0);
+        let text = m.render(&store);
         assert!(text.contains(
             "apiserver_stream_upgrades_total{protocol=\"websocket\",subresource=\"exec\"} 2"
         ));

@@ -643,13 +643,12 @@ async fn charge(
     let is_pod = group.is_empty() && plural == "pods";
     let mut charged: HashSet<String> = HashSet::new();
     for _ in 0..64 {
-        let list = store.list(&quota_prefix(ns), None, 0)?;
+        let list = store.list_cached(&quota_prefix(ns))?;
         let mut quotas: Vec<(String, u64, Value)> = list
-            .items
-            .into_iter()
+            .iter()
             .filter_map(|kv| {
                 let q: Value = serde_json::from_slice(&kv.value).ok()?;
-                Some((kv.key, kv.mod_revision, q))
+                Some((kv.key.clone(), kv.mod_revision, q))
             })
             .filter(|(_, _, q)| !charged.contains(crate::meta::meta_str(q, "name").unwrap_or("")))
             .collect();

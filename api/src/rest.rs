@@ -467,19 +467,19 @@ impl AppState {
         let state = self.clone();
         let render_ctx = ctx.clone();
         let render: crate::watch::Renderer =
-            Arc::new(move |obj: &Value, first: bool| match output {
+            Arc::new(move |obj: Value, first: bool| match output {
                 Output::Table
                     if obj.get("kind").and_then(Value::as_str)
                         == Some(render_ctx.info.kind.as_str())
-                        && meta::meta_str(obj, "name").is_some() =>
+                        && meta::meta_str(&obj, "name").is_some() =>
                 {
-                    let rv = meta::meta_str(obj, "resourceVersion")
+                    let rv = meta::meta_str(&obj, "resourceVersion")
                         .unwrap_or("")
                         .to_string();
                     let mut t = render_table(
                         &render_ctx.info.group,
                         &render_ctx.info.plural,
-                        std::slice::from_ref(obj),
+                        std::slice::from_ref(&obj),
                         include,
                         json!({"resourceVersion": rv}),
                         state.printer_columns(&render_ctx.info).as_deref(),
@@ -492,8 +492,10 @@ impl AppState {
                     }
                     t
                 }
-                Output::Metadata if meta::meta_str(obj, "name").is_some() => partial_metadata(obj),
-                _ => obj.clone(),
+                Output::Metadata if meta::meta_str(&obj, "name").is_some() => {
+                    partial_metadata(&obj)
+                }
+                _ => obj,
             });
         let rx = crate::watch::start(
             self.registry.clone(),
@@ -1003,8 +1005,16 @@ impl AppState {
             ));
         }
         let dry_run = req.query.dry_run()?;
+        // Upstream's binding writes the pod at the storage level: its managedFields are left
+        // as they were (no entry for the scheduler) and the binding's annotations are copied.
+        let annotations = binding
+            .get("metadata")
+            .and_then(|m| m.get("annotations"))
+            .and_then(Value::as_object)
+            .filter(|a| !a.is_empty())
+            .cloned();
         self.registry
-            .update_with(ctx, name, Some("binding"), dry_run, Some(&field_manager(req)?), |cur| {
+            .update_with(ctx, name, Some("binding"), dry_run, None, |cur| {
                 let current_node = cur.get("spec").and_then(|s| s.get("nodeName")).and_then(Value::as_str).unwrap_or("");
                 if !current_node.is_empty() {
                     return Err(ApiError::conflict(
@@ -1020,6 +1030,12 @@ impl AppState {
                 let mut next = cur.clone();
                 if let Some(spec) = next.get_mut("spec").and_then(Value::as_object_mut) {
                     spec.insert("nodeName".into(), json!(node));
+                }
+                if let (Some(add), Some(m)) = (&annotations, next.get_mut("metadata").and_then(Value::as_object_mut)) {
+                    let a = m.entry("annotations").or_insert_with(|| json!({}));
+                    if let Some(a) = a.as_object_mut() {
+                        a.extend(add.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    }
                 }
                 if let Some(o) = next.as_object_mut() {
                     let status = o.entry("status").or_insert_with(|| json!({}));

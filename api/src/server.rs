@@ -443,9 +443,7 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
                     header::CONTENT_TYPE,
                     "text/plain; version=0.0.4; charset=utf-8",
                 )],
-                state
-                    .metrics
-                    .render(store.current_revision(), store.compacted_revision()),
+                state.metrics.render(store),
             )
                 .into_response();
         }

@@ -32,11 +32,18 @@ pub struct WatchRequest {
 }
 
 /// Renders one event object in the requested output.
-pub type Renderer = Arc<dyn Fn(&Value, bool) -> Value + Send + Sync>;
+pub type Renderer = Arc<dyn Fn(Value, bool) -> Value + Send + Sync>;
 
+/// One watch event as a JSON line, `{"type":…,"object":…}`, written straight from `object`.
 fn line(kind: &str, object: &Value) -> Bytes {
-    let mut v = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
-    v.push(b'\n');
+    let mut v = Vec::with_capacity(4096);
+    v.extend_from_slice(b"{\"type\":\"");
+    v.extend_from_slice(kind.as_bytes());
+    v.extend_from_slice(b"\",\"object\":");
+    if serde_json::to_writer(&mut v, object).is_err() {
+        return Bytes::new();
+    }
+    v.extend_from_slice(b"}\n");
     Bytes::from(v)
 }
 
@@ -101,7 +108,7 @@ pub fn start(
         let label = req.label.as_ref().filter(|l| !l.is_empty());
         let field = req.field.as_ref().filter(|f| !f.is_empty());
         let mut first = true;
-        let mut emit = |kind: &str, obj: &Value| {
+        let mut emit = |kind: &str, obj: Value| {
             let out = render(obj, first);
             first = false;
             line(kind, &out)
@@ -127,7 +134,7 @@ pub fn start(
                         o.insert("kind".into(), json!(ctx.info.kind));
                         o.insert("apiVersion".into(), json!(ctx.info.api_version()));
                     }
-                    if tx.send(emit("ADDED", &item)).await.is_err() {
+                    if tx.send(emit("ADDED", item)).await.is_err() {
                         return;
                     }
                 }
@@ -219,7 +226,7 @@ pub fn start(
                     }
                 }
             };
-            if tx.send(emit(kind, &obj)).await.is_err() {
+            if tx.send(emit(kind, obj)).await.is_err() {
                 return;
             }
         }

@@ -7,11 +7,6 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-/// mimalloc rather than the system allocator: the API server allocates and frees many small
-/// JSON values per request, and glibc's malloc took about a third of its CPU time.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "meso",

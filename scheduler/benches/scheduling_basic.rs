@@ -56,6 +56,15 @@ fn cpu_seconds(pid: &str) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// The store's group-commit flushes so far, from the server's `/metrics`.
+async fn flushes(c: &kube::Client) -> f64 {
+    let Ok(req) = http::Request::get("/metrics").body(Vec::new()) else {
+        return 0.0;
+    };
+    let text = c.request_text(req).await.unwrap_or_default();
+    metric(&text, "meso_store_flushes_total")
+}
+
 /// CPU seconds used by the server and by this process (client and scheduler) so far.
 fn cpu(server: &common::Server) -> (f64, f64) {
     (cpu_seconds(&server.pid().to_string()), cpu_seconds("self"))
@@ -141,12 +150,14 @@ async fn run(nodes: usize, pods: usize) -> Result<()> {
 
     // End to end: creates and the scheduler's bindings at once.
     let (server0, self0) = cpu(&server);
+    let flushes0 = flushes(c).await;
     let start = Instant::now();
     let (create_took, (m, _, _, bound_took)) = tokio::try_join!(
         create_pods(c, "pod", pods),
         scheduled(&sched.metrics, pods, start)
     )?;
     let (server1, self1) = cpu(&server);
+    let flushed = flushes(c).await - flushes0;
     let alg_sum = metric(&m, "scheduler_scheduling_algorithm_duration_seconds_sum");
     let alg_count = metric(&m, "scheduler_scheduling_algorithm_duration_seconds_count").max(1.0);
     sched.shutdown().await.context("stopping the scheduler")?;
@@ -154,13 +165,14 @@ async fn run(nodes: usize, pods: usize) -> Result<()> {
     println!(
         "SchedulingBasic nodes={nodes:>5} pods={pods:>5}: {:>7.1} pods/s end to end ({:.2}s; \
          creates done at {:.1} pods/s), decision {:>7.1} µs/pod, CPU per pod: server {:.0} µs, \
-         client+scheduler {:.0} µs (nodes created in {:.1}s)",
+         client+scheduler {:.0} µs, {:.2} store flushes per pod (nodes created in {:.1}s)",
         pods as f64 / bound_took.as_secs_f64(),
         bound_took.as_secs_f64(),
         pods as f64 / create_took.as_secs_f64(),
         alg_sum / alg_count * 1e6,
         per_pod(server1 - server0),
         per_pod(self1 - self0),
+        flushed / pods as f64,
         nodes_took.as_secs_f64(),
     );
 

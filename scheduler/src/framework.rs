@@ -154,7 +154,13 @@ impl Profile {
         static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
         let cpus =
             *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        let threads = cpus.min(MAX_FILTER_THREADS).min(chunks);
+        // No more workers than chunks the `want` fits likely need: when one chunk probably
+        // holds them, a second worker would only filter nodes past the cut (and starting a
+        // thread costs more than filtering a chunk), so small clusters filter inline.
+        let threads = cpus
+            .min(MAX_FILTER_THREADS)
+            .min(chunks)
+            .min(want.div_ceil(FILTER_CHUNK));
         if threads < 2 {
             let mut out = Vec::with_capacity(order.len());
             let mut fits = 0;

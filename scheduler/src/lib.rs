@@ -17,6 +17,7 @@ pub mod plugins;
 pub mod queue;
 pub mod resources;
 mod scheduler;
+pub mod watched;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -17,6 +17,8 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher::{self, Event as WatchEvent};
+
+use crate::watched::WatchedPod;
 use kube::runtime::WatchStreamExt;
 use kube::Resource;
 use serde_json::json;
@@ -641,10 +643,10 @@ async fn watch_pods(
     synced: mpsc::Sender<&'static str>,
     stop: CancellationToken,
 ) {
-    let api: Api<Pod> = Api::all(s.client.clone());
+    let api: Api<WatchedPod> = Api::all(s.client.clone());
     let s2 = s.clone();
     watch(api, "pods", synced, stop, uid_of, move |c| match c {
-        Change::Apply(p) => s2.apply_pod(p),
+        Change::Apply(WatchedPod(p)) => s2.apply_pod(p),
         Change::Delete(p) => s2.delete_pod(&uid_of(&p)),
         Change::Resync(keep) => s2.cache().retain_pods(&keep),
     })

@@ -1,5 +1,6 @@
 //! The store: writes with group commit, consistent reads, compaction.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -51,7 +52,13 @@ pub(crate) struct Inner {
     flush_lock: tokio::sync::Mutex<()>,
     compaction_lock: Mutex<()>,
     compactor_started: AtomicBool,
+    /// [`Store::list_cached`]'s listings by prefix; a write drops those its key is under.
+    /// Locked after `writer` when both are held.
+    list_cache: Mutex<HashMap<String, Arc<Vec<KeyValue>>>>,
 }
+
+/// At most this many prefixes are cached by [`Store::list_cached`] (then the cache restarts).
+const LIST_CACHE_ENTRIES: usize = 512;
 
 struct Writer {
     rev: Revision,
@@ -117,6 +124,7 @@ impl Store {
                 flush_lock: tokio::sync::Mutex::new(()),
                 compaction_lock: Mutex::new(()),
                 compactor_started: AtomicBool::new(false),
+                list_cache: Mutex::new(HashMap::new()),
             }),
         };
         // Finish a compaction interrupted by a crash (no-op when there is nothing left).
@@ -124,6 +132,11 @@ impl Store {
         tracing::info!(path = %path.display(), revision = rev, compacted, "store opened");
         store.start_compactor();
         Ok(store)
+    }
+
+    /// How many group-commit flushes made writes durable so far.
+    pub fn flush_count(&self) -> u64 {
+        self.inner.flushes.load(Ordering::Relaxed)
     }
 
     /// The revision of the last committed write.
@@ -198,6 +211,27 @@ impl Store {
         Ok((items, false))
     }
 
+    /// Every key under `prefix`, like an unpaged [`Store::list`], served from memory until a
+    /// write under `prefix`. For small collections read on every write of other kinds (a
+    /// namespace's quotas and limit ranges, the priority classes), whose scan would otherwise
+    /// cost more than the write's own work.
+    pub fn list_cached(&self, prefix: &str) -> Result<Arc<Vec<KeyValue>>> {
+        if let Some(items) = lock(&self.inner.list_cache).get(prefix) {
+            return Ok(items.clone());
+        }
+        // Under the writer lock, so that no write under `prefix` commits between the scan and
+        // the caching (writes drop cached listings while holding it).
+        let _writer = lock(&self.inner.writer);
+        let (items, _) = self.scan(prefix, None, 0)?;
+        let items = Arc::new(items);
+        let mut cache = lock(&self.inner.list_cache);
+        if cache.len() >= LIST_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(prefix.to_owned(), items.clone());
+        Ok(items)
+    }
+
     /// Number of keys under `prefix` that sort after `after` (for `remainingItemCount`).
     pub fn count_after(&self, prefix: &str, after: &str) -> Result<usize> {
         let start = codec::kv_key(after);
@@ -269,6 +303,12 @@ impl Store {
             None => None,
         };
         let rev = w.rev + 1;
+        {
+            let mut cache = lock(&inner.list_cache);
+            if !cache.is_empty() {
+                cache.retain(|prefix, _| !key.starts_with(prefix.as_str()));
+            }
+        }
         let mut batch = sled::Batch::default();
         let (event, result) = match op {
             Op::Create(value) => {
@@ -581,6 +621,40 @@ mod tests {
         let d = s.delete("a", Some(2)).await.unwrap();
         assert_eq!((d.mod_revision, d.value.as_slice()), (3, &b"2"[..]));
         assert_eq!(s.get("a").unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn cached_listings_follow_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), opts()).unwrap();
+        let keys = |s: &Store| -> Vec<(String, Revision)> {
+            let items = s.list_cached("/q/ns/").unwrap();
+            items
+                .iter()
+                .map(|kv| (kv.key.clone(), kv.mod_revision))
+                .collect()
+        };
+        assert!(keys(&s).is_empty());
+        s.create("/q/ns/a", b"1".to_vec()).await.unwrap();
+        s.create("/q/other/b", b"1".to_vec()).await.unwrap();
+        assert_eq!(keys(&s), vec![("/q/ns/a".to_string(), 1)]);
+        // Served from memory now; a write elsewhere leaves it, one under the prefix drops it.
+        assert!(Arc::ptr_eq(
+            &s.list_cached("/q/ns/").unwrap(),
+            &s.list_cached("/q/ns/").unwrap()
+        ));
+        s.create("/q/nsx", b"1".to_vec()).await.unwrap();
+        assert_eq!(keys(&s), vec![("/q/ns/a".to_string(), 1)]);
+        s.update("/q/ns/a", 1, b"2".to_vec()).await.unwrap();
+        assert_eq!(keys(&s), vec![("/q/ns/a".to_string(), 4)]);
+        s.create("/q/ns/c", b"1".to_vec()).await.unwrap();
+        assert_eq!(keys(&s).len(), 2);
+        s.delete("/q/ns/a", None).await.unwrap();
+        assert_eq!(keys(&s), vec![("/q/ns/c".to_string(), 5)]);
+        assert_eq!(
+            s.list_cached("/q/ns/").unwrap().as_slice(),
+            s.list("/q/ns/", None, 0).unwrap().items.as_slice()
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

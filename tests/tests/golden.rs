@@ -544,7 +544,35 @@ async fn lists_match_upstream() -> Result<()> {
     .await?;
     let binding = golden::load("subresources/pod-binding.json")?;
     let r = golden::replay(&client, &base, &binding.request, &[]).await?;
-    if r.status != 201 {
+    if r.status == 201 {
+        // The binding writes the pod below the field manager: the pod's managedFields keep the
+        // creator's entry alone, as upstream's pod after binding shows.
+        let after = golden::load("subresources/pod-after-binding.json")?;
+        let got = send_ok(
+            &client,
+            &base,
+            "GET",
+            "/api/v1/namespaces/golden/pods/bind-demo",
+            &Value::Null,
+        )
+        .await?;
+        let managers = |v: &Value| -> Vec<Value> {
+            v["metadata"]["managedFields"]
+                .as_array()
+                .map(|a| a.iter().map(|m| m["operation"].clone()).collect())
+                .unwrap_or_default()
+        };
+        if managers(&got) != managers(&after.response.body) {
+            problems.push(format!(
+                "bound pod's managedFields operations {:?}, upstream {:?}",
+                managers(&got),
+                managers(&after.response.body)
+            ));
+        }
+        if got["spec"]["nodeName"] != after.response.body["spec"]["nodeName"] {
+            problems.push(format!("bound pod's nodeName {}", got["spec"]["nodeName"]));
+        }
+    } else {
         eprintln!(
             "binding subresource not available ({}); using spec.nodeName",
             r.status
