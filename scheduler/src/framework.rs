@@ -14,7 +14,7 @@ use crate::plugins::{Failure, Plugin, State};
 /// Nodes below which every node is checked.
 const MIN_FEASIBLE_NODES: usize = 100;
 const MIN_FEASIBLE_PERCENT: usize = 5;
-/// Nodes one filter worker takes at a time; below two chunks filtering stays on one thread.
+/// Nodes one filter worker takes at a time (after the inline part; see `filter_nodes`).
 const FILTER_CHUNK: usize = 256;
 /// Threads filtering in parallel at most.
 const MAX_FILTER_THREADS: usize = 4;
@@ -138,8 +138,12 @@ impl Profile {
         Ok(states)
     }
 
-    /// Filters `order` (positions into `nodes`) until `want` nodes fit; in parallel chunks
-    /// when there are many. Returns the outcomes in scan order.
+    /// Filters `order` (positions into `nodes`) until `want` nodes fit. Returns the outcomes
+    /// in scan order.
+    ///
+    /// The first `want` nodes (at least a chunk) are filtered inline: usually most nodes fit
+    /// and the wanted fits are among them, and starting threads would cost more than that
+    /// filtering. Only when many nodes fail and a long scan remains do workers share it.
     fn filter_nodes(
         &self,
         pod: &PodInfo,
@@ -149,22 +153,26 @@ impl Profile {
         want: usize,
     ) -> Vec<Checked> {
         let check = |i: usize| (i, self.filter_one(pod, &nodes[i], states));
-        let chunks = order.len().div_ceil(FILTER_CHUNK);
+        let inline = order.len().min(want.max(FILTER_CHUNK));
+        let mut out = Vec::with_capacity(inline);
+        let mut fits = 0;
+        for &i in &order[..inline] {
+            let c = check(i);
+            fits += usize::from(c.1.is_ok());
+            out.push(c);
+            if fits >= want {
+                return out;
+            }
+        }
+        let rest = &order[inline..];
+        let chunks = rest.len().div_ceil(FILTER_CHUNK);
         // Asking the OS every time costs more than a small filter (it reads cgroup files).
         static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
         let cpus =
             *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        // No more workers than chunks the `want` fits likely need: when one chunk probably
-        // holds them, a second worker would only filter nodes past the cut (and starting a
-        // thread costs more than filtering a chunk), so small clusters filter inline.
-        let threads = cpus
-            .min(MAX_FILTER_THREADS)
-            .min(chunks)
-            .min(want.div_ceil(FILTER_CHUNK));
+        let threads = cpus.min(MAX_FILTER_THREADS).min(chunks);
         if threads < 2 {
-            let mut out = Vec::with_capacity(order.len());
-            let mut fits = 0;
-            for &i in order {
+            for &i in rest {
                 let c = check(i);
                 fits += usize::from(c.1.is_ok());
                 out.push(c);
@@ -177,7 +185,7 @@ impl Profile {
         // Workers take chunks in scan order and stop taking once enough nodes fit
         // (upstream's parallel findNodesThatPassFilters with its early cancel).
         let next = AtomicUsize::new(0);
-        let found = AtomicUsize::new(0);
+        let found = AtomicUsize::new(fits);
         let work = || {
             let mut done: Vec<(usize, Vec<Checked>)> = Vec::new();
             loop {
@@ -188,7 +196,7 @@ impl Profile {
                 if c >= chunks {
                     break;
                 }
-                let part = &order[c * FILTER_CHUNK..((c + 1) * FILTER_CHUNK).min(order.len())];
+                let part = &rest[c * FILTER_CHUNK..((c + 1) * FILTER_CHUNK).min(rest.len())];
                 let checked: Vec<Checked> = part.iter().map(|&i| check(i)).collect();
                 let ok = checked.iter().filter(|c| c.1.is_ok()).count();
                 found.fetch_add(ok, Ordering::Relaxed);
@@ -207,7 +215,8 @@ impl Profile {
             all
         });
         parts.sort_unstable_by_key(|(c, _)| *c);
-        parts.into_iter().flat_map(|(_, v)| v).collect()
+        out.extend(parts.into_iter().flat_map(|(_, v)| v));
+        out
     }
 
     /// Picks a node for `pod`, or says why none fits.
