@@ -335,21 +335,8 @@ pub fn crd_status(crd: &Value, others: &[Value], now: &str) -> Value {
     };
     let mut conditions: Vec<Value> = Vec::new();
     let mut put = |c: Value| {
-        // Keep lastTransitionTime when the status does not change.
-        let kind = s(&c, "type").to_string();
-        let mut c = c;
-        let old = condition(crd, &kind);
-        let time = match old {
-            Some(o) if s(o, "status") == s(&c, "status") => o
-                .get("lastTransitionTime")
-                .cloned()
-                .unwrap_or_else(|| json!(now)),
-            _ => json!(now),
-        };
-        if let Some(m) = c.as_object_mut() {
-            m.insert("lastTransitionTime".into(), time);
-        }
-        conditions.push(reorder_condition(c));
+        let old = condition(crd, s(&c, "type"));
+        conditions.push(stamped(c, old, now));
     };
     put(cond("NamesAccepted", na_status, &na_reason, &na_message));
     if let Some(e) = established {
@@ -956,6 +943,19 @@ async fn set_terminating(
     }
 }
 
+/// Condition `c` with its lastTransitionTime (`old`'s when the status is unchanged, else `now`)
+/// and its keys in upstream's order.
+fn stamped(mut c: Value, old: Option<&Value>, now: &str) -> Value {
+    let time = old
+        .filter(|o| s(o, "status") == s(&c, "status"))
+        .and_then(|o| o.get("lastTransitionTime").cloned())
+        .unwrap_or_else(|| json!(now));
+    if let Some(m) = c.as_object_mut() {
+        m.insert("lastTransitionTime".into(), time);
+    }
+    reorder_condition(c)
+}
+
 /// Sets (or replaces) a condition in `status.conditions`, keeping lastTransitionTime when its
 /// status does not change.
 pub fn set_condition(crd: &mut Value, c: Value, now: &str) {
@@ -975,16 +975,7 @@ pub fn set_condition(crd: &mut Value, c: Value, now: &str) {
     let Some(list) = list.as_array_mut() else {
         return;
     };
-    let mut c = c;
-    let time = list
-        .iter()
-        .find(|x| s(x, "type") == kind && s(x, "status") == s(&c, "status"))
-        .and_then(|x| x.get("lastTransitionTime").cloned())
-        .unwrap_or_else(|| json!(now));
-    if let Some(m) = c.as_object_mut() {
-        m.insert("lastTransitionTime".into(), time);
-    }
-    let c = reorder_condition(c);
+    let c = stamped(c, list.iter().find(|x| s(x, "type") == kind), now);
     match list.iter_mut().find(|x| s(x, "type") == kind) {
         Some(x) => *x = c,
         None => list.push(c),
