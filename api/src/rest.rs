@@ -1005,6 +1005,8 @@ impl AppState {
             ));
         }
         let dry_run = req.query.dry_run()?;
+        // The create's options are checked as for any create, though no manager is recorded.
+        field_manager(req)?;
         // Upstream's binding writes the pod at the storage level: its managedFields are left
         // as they were (no entry for the scheduler) and the binding's annotations are copied.
         let annotations = binding
@@ -1034,7 +1036,7 @@ impl AppState {
                 if let (Some(add), Some(m)) = (&annotations, next.get_mut("metadata").and_then(Value::as_object_mut)) {
                     let a = m.entry("annotations").or_insert_with(|| json!({}));
                     if let Some(a) = a.as_object_mut() {
-                        a.extend(add.iter().map(|(k, v)| (k.clone(), v.clone())));
+                        a.extend(add.clone());
                     }
                 }
                 if let Some(o) = next.as_object_mut() {

@@ -17,8 +17,6 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher::{self, Event as WatchEvent};
-
-use crate::watched::WatchedPod;
 use kube::runtime::WatchStreamExt;
 use kube::Resource;
 use serde_json::json;
@@ -34,6 +32,7 @@ use crate::metrics::Metrics;
 use crate::model::PodInfo;
 use crate::plugins::volumes;
 use crate::queue::{Popped, Queue};
+use crate::watched::WatchedPod;
 use crate::SchedulerConfig;
 
 struct Scheduler {
