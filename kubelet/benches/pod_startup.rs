@@ -4,7 +4,7 @@
 //! Run with `cargo bench -p meso-kubelet --bench pod_startup` as root (containerd, runc, CNI
 //! plugins, nft, gcc, busybox-static installed); otherwise it prints why it skipped.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/e2e/common/mod.rs"]
 mod common;
 
 use std::collections::HashMap;

@@ -2,7 +2,7 @@
 //! own containerd and the real endpoint controllers (see `pods.rs` for the prerequisites; tests
 //! skip without them, and fail under `CI=true`).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::io::ErrorKind;

@@ -4,7 +4,7 @@
 //! tests skip with a message, except under `CI=true`, where they fail. Every node gets its own
 //! bridge and pod CIDR, and `--pod-egress=local`, so nothing leaves the machine.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

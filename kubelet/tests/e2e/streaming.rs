@@ -9,7 +9,7 @@
 //! translated and the passed-through paths run. The API server's
 //! `apiserver_stream_upgrades_total` says which protocol each one used.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};

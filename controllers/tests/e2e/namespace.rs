@@ -6,7 +6,7 @@
 //! content held by a finalizer keeps it Terminating with upstream's conditions; nothing new
 //! may be created in a terminating namespace.
 
-mod common;
+use crate::common;
 
 use anyhow::{ensure, Context as _, Result};
 use common::{Cluster, Sim};

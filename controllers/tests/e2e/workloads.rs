@@ -2,7 +2,7 @@
 //! `meso server`, driven with kubectl 1.32; pods are played by the simulated kubelet of
 //! `common` (or marked Ready by hand where the test checks ordering).
 
-mod common;
+use crate::common;
 
 use anyhow::Result;
 use common::{count_pods, Cluster, Sim};

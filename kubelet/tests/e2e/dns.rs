@@ -3,7 +3,7 @@
 //! the pod gateway address (see `pods.rs` for the prerequisites; tests skip without them, and
 //! fail under `CI=true`).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

@@ -2,7 +2,7 @@
 //! small simulator plays it by patching pods' status (Running and Ready, or Succeeded or
 //! Failed, by namespace) through `pods/{name}/status`.
 
-mod common;
+use crate::common;
 
 use anyhow::{bail, Context as _, Result};
 use common::{count_pods, Cluster, Sim};

@@ -2,7 +2,7 @@
 //! real local registry, on a real `meso-kubelet` with its own containerd (see `pods.rs` for
 //! the prerequisites; tests skip without them, and fail under `CI=true`).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -6,7 +6,7 @@
 //! before the pod is; deleting a claim releases its volume (Retain keeps it, Delete deletes
 //! it).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
