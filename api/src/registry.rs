@@ -81,23 +81,28 @@ impl ResourceCtx {
 
     /// Encodes an object for the store, in the stored form of its resource.
     pub fn encode(&self, obj: &Value) -> ApiResult<Vec<u8>> {
-        let mut obj = obj.clone();
-        crate::conversion::to_storage(&self.info.group, &self.info.plural, &mut obj);
         // Custom resources (conversion strategy None): only apiVersion changes.
-        if let Some(c) = self
+        let storage_version = self
             .info
             .custom
             .as_ref()
-            .filter(|c| !c.storage_version.is_empty())
+            .map(|c| c.storage_version.as_str())
+            .filter(|v| !v.is_empty());
+        if storage_version.is_none()
+            && !crate::conversion::converts(&self.info.group, &self.info.plural)
         {
-            if let Some(o) = obj.as_object_mut() {
-                o.insert(
-                    "apiVersion".into(),
-                    json!(format!("{}/{}", self.info.group, c.storage_version)),
-                );
-            }
+            // The stored form is the served one: no copy.
+            return encode(obj);
         }
-        encode(obj)
+        let mut obj = obj.clone();
+        crate::conversion::to_storage(&self.info.group, &self.info.plural, &mut obj);
+        if let (Some(v), Some(o)) = (storage_version, obj.as_object_mut()) {
+            o.insert(
+                "apiVersion".into(),
+                json!(format!("{}/{}", self.info.group, v)),
+            );
+        }
+        encode(&obj)
     }
 
     /// The object as [`decode`](Self::decode) would read back `obj` just written at `revision`,
@@ -154,13 +159,48 @@ impl ResourceCtx {
     }
 }
 
-/// Encodes an object for the store: resourceVersion and selfLink are not stored.
-fn encode(mut obj: Value) -> ApiResult<Vec<u8>> {
-    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-        m.remove("selfLink");
+/// Encodes an object for the store: resourceVersion and selfLink are not stored (left out as
+/// it is written, without a copy of the object).
+fn encode(obj: &Value) -> ApiResult<Vec<u8>> {
+    serde_json::to_vec(&Stored(obj))
+        .map_err(|e| ApiError::internal(format!("encoding object: {e}")))
+}
+
+/// Serializes an object as [`encode`] stores it.
+struct Stored<'a>(&'a Value);
+
+/// Serializes a map without the given keys.
+struct Without<'a>(&'a Map<String, Value>, &'static [&'static str]);
+
+impl serde::Serialize for Without<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let kept = || self.0.iter().filter(|(k, _)| !self.1.contains(&k.as_str()));
+        let mut map = s.serialize_map(Some(kept().count()))?;
+        for (k, v) in kept() {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
     }
-    serde_json::to_vec(&obj).map_err(|e| ApiError::internal(format!("encoding object: {e}")))
+}
+
+impl serde::Serialize for Stored<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Value::Object(o) = self.0 else {
+            return self.0.serialize(s);
+        };
+        let mut map = s.serialize_map(Some(o.len()))?;
+        for (k, v) in o {
+            match v {
+                Value::Object(m) if k == "metadata" => {
+                    map.serialize_entry(k, &Without(m, &["resourceVersion", "selfLink"]))?
+                }
+                v => map.serialize_entry(k, v)?,
+            }
+        }
+        map.end()
+    }
 }
 
 /// Whether two objects are equal but for `metadata.resourceVersion` (compared in place: no
@@ -1004,6 +1044,30 @@ pub fn list_metadata(outcome: &ListOutcome) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_form_leaves_out_resource_version_and_self_link() {
+        let obj = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "a", "resourceVersion": "7", "selfLink": "/x", "uid": "u"},
+            "spec": {"nodeName": "n", "metadata": {"resourceVersion": "kept below the top"}},
+        });
+        let stored: Value = serde_json::from_slice(&encode(&obj).unwrap()).unwrap();
+        let mut want = obj.clone();
+        let m = want["metadata"].as_object_mut().unwrap();
+        m.remove("resourceVersion");
+        m.remove("selfLink");
+        assert_eq!(stored, want);
+        // Key order is kept.
+        let keys: Vec<_> = stored["metadata"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(keys, ["name", "uid"]);
+        assert_eq!(encode(&json!([1])).unwrap(), b"[1]");
+    }
 
     #[test]
     fn continue_token_round_trips() {

@@ -272,7 +272,7 @@ impl Strategy {
                 // generateName may be cleared; nothing to carry.
             }
         }
-        if self.tracks_generation && !status_write && self.spec_changed(new, old) {
+        if self.tracks_generation && !status_write && Self::spec_changed(new, old) {
             let gen = old_meta
                 .get("generation")
                 .and_then(Value::as_i64)
@@ -284,16 +284,18 @@ impl Strategy {
     }
 
     /// Whether anything other than metadata and status differs.
-    fn spec_changed(&self, new: &Value, old: &Value) -> bool {
-        let strip = |v: &Value| -> Map<String, Value> {
-            let mut m = v.as_object().cloned().unwrap_or_default();
-            m.remove("metadata");
-            m.remove("status");
-            m.remove("kind");
-            m.remove("apiVersion");
-            m
-        };
-        strip(new) != strip(old)
+    fn spec_changed(new: &Value, old: &Value) -> bool {
+        // Compared in place: copies of both objects cost more than the comparison.
+        fn fields(v: &Value) -> impl Iterator<Item = (&String, &Value)> {
+            const NOT_SPEC: [&str; 4] = ["metadata", "status", "kind", "apiVersion"];
+            v.as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| !NOT_SPEC.contains(&k.as_str()))
+        }
+        let old_map = old.as_object();
+        fields(new).count() != fields(old).count()
+            || fields(new).any(|(k, v)| old_map.and_then(|o| o.get(k)) != Some(v))
     }
 
     /// Kind-specific validation of a new or updated object.
@@ -414,6 +416,26 @@ pub fn qos_class(spec: Option<&Value>) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spec_changed_ignores_metadata_status_and_type() {
+        let a = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "a"},
+            "spec": {"replicas": 1}, "status": {"replicas": 0}});
+        let mut b = a.clone();
+        b["metadata"]["labels"] = json!({"x": "y"});
+        b["status"] = json!({"replicas": 1});
+        b["apiVersion"] = json!("apps/v1beta2");
+        assert!(!Strategy::spec_changed(&b, &a));
+        b["spec"]["replicas"] = json!(2);
+        assert!(Strategy::spec_changed(&b, &a));
+        let mut c = a.clone();
+        c["template"] = json!({});
+        assert!(Strategy::spec_changed(&c, &a) && Strategy::spec_changed(&a, &c));
+        assert!(!Strategy::spec_changed(
+            &json!(null),
+            &json!({"metadata": {}})
+        ));
+    }
 
     #[test]
     fn qos() {

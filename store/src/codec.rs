@@ -1,13 +1,14 @@
 //! On-disk layout and the hand-rolled binary encodings of the store.
 //!
-//! Everything lives in ONE sled tree so that a write (value, event-log entry and revision counter)
-//! commits with a single atomic `apply_batch`:
+//! Everything lives in ONE sled tree. A write is two plain sled writes, its event-log entry and
+//! then its key-value entry (the store repairs a crash between them at open, see `Store::open`);
+//! the current revision is the newest log entry's:
 //!
 //! | key                         | value                                                        |
 //! |-----------------------------|--------------------------------------------------------------|
 //! | `k` ++ user key (UTF-8)     | `create_revision: u64 BE` ++ `mod_revision: u64 BE` ++ value |
 //! | `l` ++ revision (u64 BE)    | an [`Event`] record, see [`encode_event`]                    |
-//! | `m/rev`                     | current revision, u64 BE                                     |
+//! | `m/rev`                     | current revision, u64 BE (written by older versions only)     |
 //! | `m/compacted`               | compacted revision, u64 BE                                   |
 
 use crate::{Event, EventType, KeyValue, Revision, StoreError};
@@ -16,8 +17,6 @@ use crate::{Event, EventType, KeyValue, Revision, StoreError};
 pub(crate) const KV_PREFIX: u8 = b'k';
 /// First byte of every event-log entry.
 pub(crate) const LOG_PREFIX: u8 = b'l';
-/// Exclusive upper bound of the event-log key range.
-pub(crate) const LOG_END: &[u8] = b"m";
 /// Meta key holding the current revision.
 pub(crate) const META_REV: &[u8] = b"m/rev";
 /// Meta key holding the compacted revision.
@@ -235,7 +234,7 @@ mod tests {
     #[test]
     fn log_keys_sort_by_revision() {
         assert!(log_key(255) < log_key(256));
-        assert!(log_key(u64::MAX).as_slice() < LOG_END);
+        assert!(log_key(u64::MAX).as_slice() < META_REV);
         assert!(kv_key("zzz").as_slice() < log_key(0).as_slice());
         assert_eq!(log_revision(&log_key(77)).unwrap(), 77);
     }

@@ -1,8 +1,9 @@
 //! `meso-store`: the revisioned key-value store with watch that is the only persistence of meso.
 //!
 //! * Every write (create, update, delete) gets the next value of one global, strictly increasing
-//!   [`Revision`]. The value, the revision bump and the event-log entry commit atomically (one
-//!   sled `apply_batch`), and the write's future resolves only once the write is durable
+//!   [`Revision`]. The value, the revision bump and the event-log entry commit atomically (the
+//!   log entry is written first and a write a crash cut in half is completed at open; readers
+//!   never see half of one), and the write's future resolves only once the write is durable
 //!   (group commit: concurrent writers share one flush).
 //! * [`Store::watch`] streams every event after a revision, in order, without gaps or duplicates.
 //!   Committed events are published once to an in-memory broadcast; watchers that start from an

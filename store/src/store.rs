@@ -16,6 +16,8 @@ use crate::{Event, EventType, KeyValue, ListResult, Result, Revision, StoreError
 const LIST_ATTEMPTS: usize = 3;
 /// Event-log entries removed per atomic batch during compaction.
 const COMPACT_BATCH: usize = 1024;
+/// How many of the newest event-log entries [`repair_tail`] checks at open.
+const REPAIR_TAIL: usize = 1024;
 
 /// A revisioned key-value store with watch, backed by sled.
 ///
@@ -40,8 +42,11 @@ pub(crate) struct Inner {
     opts: StoreOptions,
     /// Serialises writes: a write reads, checks, commits and publishes under this lock.
     writer: Mutex<Writer>,
-    /// Last committed revision (bumped after the commit's batch is applied).
+    /// Last committed revision (bumped once the commit's writes are applied).
     current: AtomicU64,
+    /// Odd while a commit is applying its writes: lock-free listings scan between two equal
+    /// even readings (a sequence lock).
+    commit_seq: AtomicU64,
     /// Last revision known durable on disk.
     durable: AtomicU64,
     pub(crate) compacted: AtomicU64,
@@ -101,8 +106,11 @@ impl Store {
             .path(path)
             .cache_capacity(opts.cache_capacity)
             .open()?;
-        let rev = read_u64(&db, META_REV)?;
         let compacted = read_u64(&db, META_COMPACTED)?;
+        // Stores written before writes stopped using batches kept the revision in META_REV.
+        let rev = repair_tail(&db)?
+            .max(read_u64(&db, META_REV)?)
+            .max(compacted);
         let last_ts = match db.range(log_key(0)..log_key(u64::MAX)).next_back() {
             Some(entry) => codec::event_timestamp(&entry?.1)?,
             None => 0,
@@ -118,6 +126,7 @@ impl Store {
                     events: Some(events),
                 }),
                 current: AtomicU64::new(rev),
+                commit_seq: AtomicU64::new(0),
                 durable: AtomicU64::new(rev),
                 compacted: AtomicU64::new(compacted),
                 flushes: AtomicU64::new(0),
@@ -141,7 +150,7 @@ impl Store {
 
     /// The revision of the last committed write.
     pub fn current_revision(&self) -> Revision {
-        self.inner.current.load(Ordering::Acquire)
+        self.inner.current_revision()
     }
 
     /// The revision up to which the event log was compacted; watches must start at or after it.
@@ -163,15 +172,21 @@ impl Store {
     /// The items are a consistent snapshot as of the returned `revision`; `more` says that keys
     /// after the last item remain.
     pub fn list(&self, prefix: &str, from_key: Option<&str>, limit: usize) -> Result<ListResult> {
-        // Optimistic: scan without blocking writers, and accept the scan if no write committed
-        // meanwhile (the persisted revision is written in every write's atomic batch).
+        // Optimistic: scan without blocking writers, and accept the scan if no commit applied
+        // writes meanwhile (the commit sequence is even and unchanged).
+        let inner = &*self.inner;
         for _ in 0..LIST_ATTEMPTS {
-            let before = read_u64(&self.inner.db, META_REV)?;
+            let seq = inner.commit_seq.load(Ordering::SeqCst);
+            if seq % 2 == 1 {
+                std::thread::yield_now();
+                continue;
+            }
+            let revision = inner.current.load(Ordering::SeqCst);
             let (items, more) = self.scan(prefix, from_key, limit)?;
-            if read_u64(&self.inner.db, META_REV)? == before {
+            if inner.commit_seq.load(Ordering::SeqCst) == seq {
                 return Ok(ListResult {
                     items,
-                    revision: before,
+                    revision,
                     more,
                 });
             }
@@ -309,13 +324,14 @@ impl Store {
                 cache.retain(|prefix, _| !key.starts_with(prefix.as_str()));
             }
         }
-        let mut batch = sled::Batch::default();
+        // The value to write under the key (None: remove it).
+        let stored: Option<Vec<u8>>;
         let (event, result) = match op {
             Op::Create(value) => {
                 if existing.is_some() {
                     return Err(StoreError::AlreadyExists);
                 }
-                batch.insert(raw_key, codec::encode_kv(rev, rev, &value));
+                stored = Some(codec::encode_kv(rev, rev, &value));
                 put_event(key, value, None, rev, rev)
             }
             Op::Update(expected, value) => {
@@ -323,7 +339,7 @@ impl Store {
                 if cur.mod_revision != expected {
                     return Err(StoreError::Conflict { current: Some(cur) });
                 }
-                batch.insert(raw_key, codec::encode_kv(cur.create_revision, rev, &value));
+                stored = Some(codec::encode_kv(cur.create_revision, rev, &value));
                 put_event(key, value, Some(cur.value), rev, cur.create_revision)
             }
             Op::Delete(expected) => {
@@ -331,7 +347,7 @@ impl Store {
                 if expected.is_some_and(|e| e != cur.mod_revision) {
                     return Err(StoreError::Conflict { current: Some(cur) });
                 }
-                batch.remove(raw_key);
+                stored = None;
                 let event = Event {
                     kind: EventType::Delete,
                     key: key.to_owned(),
@@ -350,12 +366,23 @@ impl Store {
             }
         };
         let ts = now_ms().max(w.last_ts);
-        batch.insert(log_key(rev).to_vec(), codec::encode_event(&event, ts)?);
-        batch.insert(META_REV, rev.to_be_bytes().to_vec());
-        inner.db.apply_batch(batch)?;
+        let logged = codec::encode_event(&event, ts)?;
+        // Two plain writes, the event-log entry first, rather than one sled batch: a batch
+        // makes sled write out (and sync) its log buffer twice, which cost more than all the
+        // rest of a write. A crash between the two leaves a logged write whose key-value
+        // write is missing; `repair_tail` applies it at the next open, so a write still
+        // commits whole or not at all. Readers never see half of one: the writer lock keeps
+        // writers out, `current` (so watches reading the log) moves only after both, and
+        // listings check the commit sequence.
+        inner.commit_seq.fetch_add(1, Ordering::SeqCst);
+        let applied = apply_logged(&inner.db, rev, logged, &raw_key, stored);
+        if applied.is_ok() {
+            inner.current.store(rev, Ordering::SeqCst);
+        }
+        inner.commit_seq.fetch_add(1, Ordering::SeqCst);
+        applied?;
         w.rev = rev;
         w.last_ts = ts;
-        inner.current.store(rev, Ordering::Release);
         if let Some(events) = &w.events {
             // An error only means that nobody is watching right now.
             let _ = events.send(Arc::new(event));
@@ -563,9 +590,79 @@ impl Store {
 }
 
 impl Inner {
+    /// The last revision whose writes are all applied.
+    pub(crate) fn current_revision(&self) -> Revision {
+        self.current.load(Ordering::SeqCst)
+    }
+
     fn is_closed(&self) -> bool {
         lock(&self.writer).events.is_none()
     }
+}
+
+/// Writes a commit: its event-log entry, then its key-value entry. If the second write fails
+/// the first is taken back (best effort: should that fail too, the next open applies it).
+fn apply_logged(
+    db: &sled::Db,
+    rev: Revision,
+    logged: Vec<u8>,
+    raw_key: &[u8],
+    stored: Option<Vec<u8>>,
+) -> Result<()> {
+    db.insert(log_key(rev), logged)?;
+    let written = match stored {
+        Some(v) => db.insert(raw_key, v).map(|_| ()),
+        None => db.remove(raw_key).map(|_| ()),
+    };
+    if let Err(e) = written {
+        let _ = db.remove(log_key(rev));
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+/// Completes the newest logged writes whose key-value write a crash cut off (see
+/// `Store::commit`), oldest first, and returns the newest logged revision (0 if none).
+fn repair_tail(db: &sled::Db) -> Result<Revision> {
+    let mut tail = Vec::new();
+    for entry in db
+        .range(log_key(0)..=log_key(u64::MAX))
+        .rev()
+        .take(REPAIR_TAIL)
+    {
+        let (k, v) = entry?;
+        tail.push((codec::log_revision(&k)?, v));
+    }
+    let newest = tail.first().map_or(0, |(rev, _)| *rev);
+    let mut repaired = false;
+    for (rev, raw) in tail.into_iter().rev() {
+        let ev = codec::decode_event(rev, &raw)?;
+        let raw_key = codec::kv_key(&ev.key);
+        let stored = match db.get(&raw_key)? {
+            Some(raw) => Some(codec::decode_kv(ev.key.clone(), &raw)?.mod_revision),
+            None => None,
+        };
+        match ev.kind {
+            EventType::Put if stored.is_none_or(|m| m < rev) => {
+                tracing::warn!(key = %ev.key, revision = rev, "completing a write cut off by a crash");
+                db.insert(
+                    raw_key,
+                    codec::encode_kv(ev.create_revision, rev, &ev.value),
+                )?;
+                repaired = true;
+            }
+            EventType::Delete if stored.is_some_and(|m| m < rev) => {
+                tracing::warn!(key = %ev.key, revision = rev, "completing a delete cut off by a crash");
+                db.remove(raw_key)?;
+                repaired = true;
+            }
+            _ => {}
+        }
+    }
+    if repaired {
+        db.flush()?;
+    }
+    Ok(newest)
 }
 
 fn put_event(
@@ -681,6 +778,57 @@ mod tests {
             flushes > 0 && flushes < 800,
             "{flushes} flushes for 800 writes"
         );
+    }
+
+    /// A crash between a commit's two writes (the log entry is on disk, the key-value entry
+    /// is not): the next open completes the write, so it is whole, and revisions continue.
+    #[tokio::test]
+    async fn open_completes_writes_cut_off_after_their_log_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), opts()).unwrap();
+        s.create("a", b"1".to_vec()).await.unwrap();
+        s.create("b", b"2".to_vec()).await.unwrap();
+        s.update("a", 1, b"3".to_vec()).await.unwrap();
+        // Log the next writes only, as a crash right after `apply_logged`'s first write would.
+        let cut_off = [
+            put_event("a", b"4".to_vec(), Some(b"3".to_vec()), 4, 1).0,
+            put_event("c", b"5".to_vec(), None, 5, 5).0,
+            Event {
+                kind: EventType::Delete,
+                key: "b".into(),
+                value: b"2".to_vec(),
+                prev_value: Some(b"2".to_vec()),
+                revision: 6,
+                create_revision: 2,
+            },
+        ];
+        for ev in &cut_off {
+            let raw = codec::encode_event(ev, now_ms()).unwrap();
+            s.inner.db.insert(log_key(ev.revision), raw).unwrap();
+        }
+        s.inner.db.flush().unwrap();
+        assert_eq!(s.get("a").unwrap().unwrap().value, b"3");
+        s.close();
+        drop(s);
+
+        let s = Store::open(dir.path(), opts()).unwrap();
+        assert_eq!(s.current_revision(), 6);
+        let a = s.get("a").unwrap().unwrap();
+        assert_eq!(
+            (a.value.as_slice(), a.create_revision, a.mod_revision),
+            (&b"4"[..], 1, 4)
+        );
+        let c = s.get("c").unwrap().unwrap();
+        assert_eq!((c.create_revision, c.mod_revision), (5, 5));
+        assert!(s.get("b").unwrap().is_none());
+        // Completed writes are not applied twice, and the sequence continues.
+        assert_eq!(
+            s.update("a", 4, b"7".to_vec()).await.unwrap().mod_revision,
+            7
+        );
+        let listed = s.list("", None, 0).unwrap();
+        assert_eq!(listed.revision, 7);
+        assert_eq!(listed.items.len(), 2);
     }
 
     #[tokio::test]

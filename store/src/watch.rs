@@ -19,7 +19,7 @@ use std::sync::{Arc, Weak};
 
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use crate::codec::{self, log_key, LOG_END};
+use crate::codec::{self, log_key};
 use crate::store::Inner;
 use crate::{Event, Result, Revision, StoreError};
 
@@ -136,7 +136,18 @@ impl Watcher {
             return Ok(());
         };
         let mut expected = from;
-        for entry in inner.db.range(&log_key(from)[..]..LOG_END).take(LOG_CHUNK) {
+        // Up to the published revision: the entry of a commit still applying its writes is
+        // delivered once it is published.
+        let published = inner.current_revision();
+        if from > published {
+            self.live = true;
+            return Ok(());
+        }
+        for entry in inner
+            .db
+            .range(log_key(from)..=log_key(published))
+            .take(LOG_CHUNK)
+        {
             let (k, v) = entry?;
             let rev = codec::log_revision(&k)?;
             if rev != expected {
