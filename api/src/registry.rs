@@ -116,9 +116,9 @@ impl ResourceCtx {
             o.insert("kind".into(), json!(self.info.kind));
         }
         if let Some(m) = meta::metadata_mut(&mut obj) {
-            // What `encode` and `decode` do to metadata, in the same order.
-            m.remove("resourceVersion");
-            m.remove("selfLink");
+            // What `encode` (leaves them out, the other keys in order) and `decode` do.
+            m.shift_remove("resourceVersion");
+            m.shift_remove("selfLink");
             m.insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
         }
         Ok(obj)
