@@ -1016,6 +1016,14 @@ async fn apply_captures_alice_bob_carol_dave() -> Result<()> {
         "05-alice-drops-fields",
         "06-dave-dryrun",
     ];
+    // Upstream orders managedFields entries by time in seconds, then by manager; its capture
+    // ran every step within one second. Start at the top of a second so the replay does too
+    // (a replay straddling a second boundary orders alice's and bob's entries by time).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let to_next_second = Duration::from_nanos(1_000_000_000 - u64::from(now.subsec_nanos()));
+    tokio::time::sleep(to_next_second + Duration::from_millis(5)).await;
     for step in steps {
         replay_apply_case(&client, &base, &format!("apply/{step}.json"), &mut results).await?;
         replay_apply_case(
