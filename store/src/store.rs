@@ -811,7 +811,16 @@ mod tests {
         s.close();
         drop(s);
 
-        let s = Store::open(dir.path(), opts()).unwrap();
+        // sled releases its file lock once its own threads let go of the database.
+        let mut reopened = Store::open(dir.path(), opts());
+        for _ in 0..500 {
+            if reopened.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            reopened = Store::open(dir.path(), opts());
+        }
+        let s = reopened.unwrap();
         assert_eq!(s.current_revision(), 6);
         let a = s.get("a").unwrap().unwrap();
         assert_eq!(
